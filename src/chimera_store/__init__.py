@@ -1,0 +1,38 @@
+"""chimera-store: the persistence layer of Project Chimera."""
+
+from chimera_store.errors import (
+    ChimeraError,
+    ConnectionLost,
+    DatabaseUnavailable,
+    DataLossRefused,
+    HasChildren,
+    IncompatibleSchema,
+    InvalidInput,
+    InvalidTransition,
+    MigrationLockTimeout,
+    NotFound,
+    ParentNotFound,
+    SchemaError,
+    SchemaNewerThanCode,
+    StaleState,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChimeraError",
+    "ConnectionLost",
+    "DataLossRefused",
+    "DatabaseUnavailable",
+    "HasChildren",
+    "IncompatibleSchema",
+    "InvalidInput",
+    "InvalidTransition",
+    "MigrationLockTimeout",
+    "NotFound",
+    "ParentNotFound",
+    "SchemaError",
+    "SchemaNewerThanCode",
+    "StaleState",
+    "__version__",
+]

@@ -1,0 +1,108 @@
+"""The one boundary where driver exceptions become chimera-store errors (by SQLSTATE)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import errors as pg
+
+from chimera_store.config import mask_password
+from chimera_store.errors import (
+    ChimeraError,
+    ConnectionLost,
+    DatabaseUnavailable,
+    HasChildren,
+    InvalidInput,
+    ParentNotFound,
+    SchemaError,
+)
+
+# Foreign key constraint -> (parent entity, field) for "parent not found".
+_PARENTS: dict[str, tuple[str, str]] = {
+    "agents_campaign_id_fkey": ("campaign", "campaign_id"),
+    "tasks_campaign_id_fkey": ("campaign", "campaign_id"),
+    "video_assets_agent_id_fkey": ("agent", "agent_id"),
+    "video_assets_task_id_fkey": ("task", "task_id"),
+    "video_assets_campaign_id_fkey": ("campaign", "campaign_id"),
+}
+# Composite keys that enforce the same-campaign rule.
+_SAME_CAMPAIGN: dict[str, str] = {
+    "video_assets_agent_same_campaign_fkey": "agent_id",
+    "video_assets_task_same_campaign_fkey": "task_id",
+}
+_KEY_VALUE = re.compile(r"Key \((?P<cols>[^)]*)\)=\((?P<vals>[^)]*)\)")
+
+
+def translate_connect_error(exc: psycopg.Error) -> ChimeraError:
+    text = mask_password(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+    if isinstance(exc, pg.InvalidPassword | pg.InvalidAuthorizationSpecification):
+        return DatabaseUnavailable(f"authentication failed: {text}")
+    if isinstance(exc, pg.InvalidCatalogName):
+        return DatabaseUnavailable(f"database does not exist: {text}")
+    if isinstance(exc, psycopg.ProgrammingError):
+        return DatabaseUnavailable(f"invalid connection settings: {text}")
+    return DatabaseUnavailable(f"cannot reach the database: {text}")
+
+
+def translate(exc: psycopg.Error) -> ChimeraError:
+    """Map one driver exception to the package's error."""
+    diag = exc.diag
+    constraint = diag.constraint_name or ""
+    detail = diag.message_detail or ""
+    if isinstance(exc, pg.ForeignKeyViolation):
+        is_delete = "is still referenced" in detail
+        if is_delete:
+            return HasChildren(
+                f"{diag.table_name or 'row'} is still referenced ({detail}); "
+                "nothing is ever cascaded, purge the campaign instead"
+            )
+        if constraint in _SAME_CAMPAIGN:
+            field = _SAME_CAMPAIGN[constraint]
+            return InvalidInput(field, "belongs to a different campaign than the asset's task")
+        entity, field = _PARENTS.get(constraint, ("parent", "reference"))
+        match = _KEY_VALUE.search(detail)
+        value = match.group("vals") if match else None
+        return ParentNotFound(entity, value, field)
+    if isinstance(exc, pg.CheckViolation):
+        return InvalidInput(_field_of_check(constraint), f"violates {constraint}")
+    if isinstance(exc, pg.NotNullViolation):
+        return InvalidInput(diag.column_name or "value", "is required")
+    if isinstance(exc, pg.UniqueViolation):
+        return InvalidInput(_field_of_unique(detail), f"already exists ({detail})")
+    if isinstance(exc, pg.InvalidTextRepresentation | pg.DataException):
+        return InvalidInput("value", diag.message_primary or str(exc))
+    if isinstance(exc, pg.UndefinedTable | pg.UndefinedColumn | pg.UndefinedFunction):
+        return SchemaError(
+            f"the database schema is missing or outdated ({diag.message_primary}); "
+            "run `chimera-store migrate`"
+        )
+    if isinstance(exc, psycopg.OperationalError | pg.AdminShutdown):
+        return ConnectionLost(f"connection lost: {diag.message_primary or exc}")
+    if isinstance(exc, psycopg.InterfaceError):
+        return ConnectionLost(f"connection unusable: {exc}")
+    return ChimeraError(f"database error {diag.sqlstate}: {diag.message_primary or exc}")
+
+
+def _field_of_check(constraint: str) -> str:
+    for table in ("video_assets", "campaigns", "agents", "tasks"):
+        prefix = f"{table}_"
+        if constraint.startswith(prefix) and constraint.endswith("_check"):
+            return constraint[len(prefix) : -len("_check")]
+    return constraint or "value"
+
+
+def _field_of_unique(detail: str) -> str:
+    match = _KEY_VALUE.search(detail)
+    return match.group("cols") if match else "id"
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Run a block; any psycopg error leaves as a chimera-store error."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise translate(exc) from None

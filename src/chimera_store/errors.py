@@ -1,0 +1,144 @@
+"""The package's one error hierarchy.
+
+Every error a caller can see derives from `ChimeraError` and carries an `exit_code` that the command
+line returns. Driver exceptions are translated into these at one boundary (`chimera_store.dberrors`),
+so no caller ever has to catch a psycopg exception.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+
+class ChimeraError(Exception):
+    """Base of every error raised by chimera-store."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigurationError(ChimeraError):
+    """Bad configuration: an unparseable database URL, an unusable CHIMERA_HOME."""
+
+    exit_code = 3
+
+
+class DatabaseUnavailable(ChimeraError):
+    """The server cannot be reached, refused the login, or the embedded server failed to start."""
+
+    exit_code = 4
+
+
+class ConnectionLost(DatabaseUnavailable):
+    """The connection died in the middle of an operation; nothing of that operation was committed."""
+
+
+class SchemaError(ChimeraError):
+    """The live schema is not what this version expects (missing, outdated, or incompatible)."""
+
+    exit_code = 5
+
+
+class SchemaNewerThanCode(SchemaError):
+    """The database is at a revision this version of chimera-store does not know."""
+
+
+class IncompatibleSchema(SchemaError):
+    """Existing tables cannot be adopted; `differences` lists why, one readable line each."""
+
+    def __init__(self, message: str, differences: list[str]) -> None:
+        super().__init__(message)
+        self.differences = differences
+
+
+class MigrationLockTimeout(ChimeraError):
+    """A migration could not get a lock in time; the message names the blocking session."""
+
+    exit_code = 6
+
+
+class DataLossRefused(ChimeraError):
+    """A downgrade step would drop data and `--allow-data-loss` was not given."""
+
+    exit_code = 7
+
+
+class NotFound(ChimeraError):
+    """The entity with that id does not exist."""
+
+    exit_code = 8
+
+    def __init__(self, entity: str, entity_id: UUID | str) -> None:
+        super().__init__(f"{entity} {entity_id} not found")
+        self.entity = entity
+        self.entity_id = entity_id
+
+
+class ParentNotFound(ChimeraError):
+    """A referenced parent (campaign, agent, task) does not exist."""
+
+    exit_code = 9
+
+    def __init__(self, entity: str, entity_id: UUID | str | None, field: str) -> None:
+        target = f"{entity} {entity_id}" if entity_id is not None else entity
+        super().__init__(f"{field}: {target} does not exist")
+        self.entity = entity
+        self.entity_id = entity_id
+        self.field = field
+
+
+class InvalidInput(ChimeraError):
+    """Input refused before (or instead of) any write: names the field and the reason."""
+
+    exit_code = 10
+
+    def __init__(self, field: str, reason: str, *, position: int | None = None) -> None:
+        where = f"record {position}: " if position is not None else ""
+        super().__init__(f"{where}{field}: {reason}")
+        self.field = field
+        self.reason = reason
+        self.position = position
+
+
+class InvalidTransition(ChimeraError):
+    """A life-cycle change that the rules do not allow; nothing was changed."""
+
+    exit_code = 11
+
+    def __init__(self, entity: str, entity_id: UUID, current: str, requested: str) -> None:
+        super().__init__(
+            f"{entity} {entity_id}: cannot move from {current!r} to {requested!r}"
+        )
+        self.entity = entity
+        self.entity_id = entity_id
+        self.current = current
+        self.requested = requested
+
+
+class StaleState(ChimeraError):
+    """An optimistic commit found the state changed since it was read; nothing was changed."""
+
+    exit_code = 12
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+class HasChildren(ChimeraError):
+    """Deleting a row that still has children is refused (the schema never cascades)."""
+
+    exit_code = 13
+
+
+class OperationCancelled(ChimeraError):
+    """The operator declined a guarded operation (no `--yes`)."""
+
+    exit_code = 14

@@ -1,0 +1,143 @@
+"""Idempotent DDL helpers used by the migration scripts.
+
+Why idempotent: the first revision must also *adopt* tables that an older create-if-not-exists
+script made (spec edge case 1). Online, each helper looks at the catalog and only issues what is
+missing; offline (`alembic upgrade --sql`, used by the linter) it emits the plain fresh-database DDL.
+Nothing here ever drops or rewrites existing data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from alembic import context, op
+
+from chimera_store.errors import DataLossRefused
+
+
+@dataclass(frozen=True)
+class Col:
+    name: str
+    type: str
+    not_null: bool = True
+    default: str | None = None
+    # SQL run before SET NOT NULL when an adopted table gains this column (fills existing rows).
+    backfill: str | None = None
+
+    def definition(self) -> str:
+        parts = [self.name, self.type]
+        if self.default is not None:
+            parts.append(f"DEFAULT {self.default}")
+        if self.not_null:
+            parts.append("NOT NULL")
+        return " ".join(parts)
+
+
+def _offline() -> bool:
+    return context.is_offline_mode()
+
+
+def _scalar(sql: str, **params: object) -> object:
+    return op.get_bind().execute(sa.text(sql), params).scalar()
+
+
+def _table_exists(table: str) -> bool:
+    return bool(_scalar("SELECT to_regclass(current_schema() || '.' || :t) IS NOT NULL", t=table))
+
+
+def _column_info(table: str) -> dict[str, tuple[bool, str | None]]:
+    rows = op.get_bind().execute(
+        sa.text(
+            "SELECT a.attname, a.attnotnull, pg_get_expr(d.adbin, d.adrelid) "
+            "FROM pg_attribute a LEFT JOIN pg_attrdef d "
+            "  ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            "WHERE a.attrelid = (current_schema() || '.' || :t)::regclass "
+            "  AND a.attnum > 0 AND NOT a.attisdropped"
+        ),
+        {"t": table},
+    )
+    return {name: (bool(notnull), default) for name, notnull, default in rows}
+
+
+def create_table(table: str, columns: Sequence[Col]) -> None:
+    """CREATE TABLE, or bring an existing table's columns, defaults and NOT NULLs up to it."""
+    if _offline() or not _table_exists(table):
+        body = ",\n    ".join(c.definition() for c in columns)
+        op.execute(f"CREATE TABLE {table} (\n    {body}\n)")
+        return
+    existing = _column_info(table)
+    for col in columns:
+        if col.name not in existing:
+            nullable = Col(col.name, col.type, not_null=False, default=col.default)
+            op.execute(f"ALTER TABLE {table} ADD COLUMN {nullable.definition()}")
+            if col.backfill:
+                op.execute(col.backfill)
+            if col.not_null:
+                op.execute(f"ALTER TABLE {table} ALTER COLUMN {col.name} SET NOT NULL")
+            continue
+        not_null, default = existing[col.name]
+        if col.default is not None and default is None:
+            op.execute(f"ALTER TABLE {table} ALTER COLUMN {col.name} SET DEFAULT {col.default}")
+        if col.not_null and not not_null:
+            op.execute(f"ALTER TABLE {table} ALTER COLUMN {col.name} SET NOT NULL")
+
+
+def add_constraint(table: str, name: str, definition: str) -> None:
+    """ALTER TABLE ... ADD CONSTRAINT unless a constraint of that name exists on the table."""
+    if not _offline():
+        found = _scalar(
+            "SELECT 1 FROM pg_constraint WHERE conname = :n "
+            "AND conrelid = (current_schema() || '.' || :t)::regclass",
+            n=name,
+            t=table,
+        )
+        if found:
+            return
+    op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+
+
+def create_index(name: str, table: str, definition: str, *, unique: bool = False) -> None:
+    kind = "UNIQUE INDEX" if unique else "INDEX"
+    op.execute(f"CREATE {kind} IF NOT EXISTS {name} ON {table} {definition}")
+
+
+def create_trigger(name: str, table: str, definition: str) -> None:
+    # CREATE OR REPLACE TRIGGER needs PostgreSQL 14, our documented minimum.
+    op.execute(f"CREATE OR REPLACE TRIGGER {name} {definition.format(table=table)}")
+
+
+def refuse_data_loss(what: Sequence[tuple[str, str | None]]) -> None:
+    """Before a downgrade drops tables or columns: refuse if any holds data, unless allowed.
+
+    `what` lists (table, column) pairs; column None means the whole table. The allowance comes from
+    `alembic -x allow_data_loss=true` or the migrator's `allow_data_loss` attribute.
+    """
+    if _offline():
+        return
+    config = context.config
+    allowed = bool(config.attributes.get("allow_data_loss")) or (
+        context.get_x_argument(as_dictionary=True).get("allow_data_loss", "").lower()
+        in {"1", "true", "yes"}
+    )
+    if allowed:
+        return
+    holding: list[str] = []
+    for table, column in what:
+        if not _table_exists(table):
+            continue
+        if column is None:
+            sql = f"SELECT EXISTS (SELECT 1 FROM {table})"  # noqa: S608 - identifiers are constants
+            label = f"table {table}"
+        else:
+            sql = f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {column} IS NOT NULL)"  # noqa: S608
+            label = f"column {table}.{column}"
+        if _scalar(sql):
+            holding.append(label)
+    if holding:
+        raise DataLossRefused(
+            "downgrade would drop data in "
+            + ", ".join(holding)
+            + "; nothing was changed (pass --allow-data-loss to drop it)"
+        )

@@ -1,0 +1,64 @@
+"""Alembic environment: every migration runs in ONE transaction, under a migration lock.
+
+- Lock: `pg_advisory_xact_lock` is transaction-scoped, so it also works through a
+  transaction-mode pooler (pgbouncer), where a session advisory lock would leak or be lost.
+- Timeouts: `lock_timeout` and `statement_timeout` are set with SET LOCAL so that a migration never
+  hangs silently behind another session.
+- Atomic: PostgreSQL DDL is transactional and the whole chain is one transaction, so a migration
+  killed or failing half-way leaves the database at its previous revision.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from chimera_store.migrator import (
+    MigrationSettings,
+    open_engine,
+    prepare_migration_transaction,
+)
+
+
+def _run(connection: Connection) -> None:
+    settings: MigrationSettings = context.config.attributes.get(
+        "settings", MigrationSettings()
+    )
+    context.configure(
+        connection=connection,
+        target_metadata=None,
+        transaction_per_migration=False,
+        version_table="alembic_version",
+    )
+    with context.begin_transaction():
+        prepare_migration_transaction(connection, settings)
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = open_engine(context.config.attributes.get("url"))
+    with engine.connect() as conn:
+        _run(conn)
+        conn.commit()
+    engine.dispose()
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url="postgresql://",
+        literal_binds=True,
+        transaction_per_migration=False,
+        dialect_name="postgresql",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,373 @@
+"""Schema administration: migrate, downgrade, status, check, history.
+
+Wraps Alembic (scripts in `chimera_store/migrations`) with what operators need on top: a lock that
+serialises concurrent migrators, timeouts that name what blocks, adoption of compatible existing
+tables, a guard against downgrades that drop data, and one clear error per failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from psycopg.rows import dict_row
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+from chimera_store import schema_contract
+from chimera_store.config import resolve_target
+from chimera_store.dberrors import translate_connect_error
+from chimera_store.errors import (
+    ChimeraError,
+    DatabaseUnavailable,
+    IncompatibleSchema,
+    MigrationLockTimeout,
+    SchemaError,
+    SchemaNewerThanCode,
+)
+from chimera_store.sql import query
+
+# "CHMR": one advisory lock key for every chimera-store migrator on a database.
+MIGRATION_LOCK_KEY = 0x43484D52
+
+
+@dataclass(frozen=True)
+class MigrationSettings:
+    """Time limits of a migration run (seconds)."""
+
+    lock_wait: float = 60.0  # waiting for another migrator to finish
+    lock_timeout: float = 5.0  # waiting for a table lock held by an application session
+    statement_timeout: float = 300.0
+
+
+@dataclass
+class MigrationOutcome:
+    before: list[str]
+    after: list[str]
+    adopted: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after or self.adopted
+
+
+def open_engine(url: str | None) -> Engine:
+    """A single-connection SQLAlchemy engine for Alembic, over psycopg 3."""
+    libpq_url = url or resolve_target().url
+
+    def connect() -> Any:
+        try:
+            return psycopg.connect(libpq_url, application_name="chimera-store migrate")
+        except psycopg.Error as exc:
+            raise translate_connect_error(exc) from None
+
+    return sa.create_engine("postgresql+psycopg://", creator=connect, poolclass=NullPool)
+
+
+def _driver(conn: Connection) -> psycopg.Connection[Any]:
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    return raw
+
+
+def prepare_migration_transaction(conn: Connection, settings: MigrationSettings) -> None:
+    """Inside the migration transaction: timeouts, then the migration lock (waits its turn)."""
+    driver = _driver(conn)
+    driver.execute(
+        "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
+        (f"{int(settings.lock_timeout * 1000)}ms", f"{int(settings.statement_timeout * 1000)}ms"),
+    )
+    deadline = time.monotonic() + settings.lock_wait
+    delay = 0.05
+    while True:
+        row = driver.execute(query("try_migration_lock"), {"key": MIGRATION_LOCK_KEY}).fetchone()
+        if row and row[0]:
+            return
+        if time.monotonic() >= deadline:
+            raise MigrationLockTimeout(
+                f"another migration holds the migration lock ({_lock_holder(driver)}); "
+                f"gave up after {settings.lock_wait:g}s"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def _lock_holder(driver: psycopg.Connection[Any]) -> str:
+    with driver.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(query("migration_lock_holder"), {"key": MIGRATION_LOCK_KEY}).fetchone()
+    if row is None:
+        return "holder unknown"
+    return f"pid {row['pid']}, user {row['usename']}, application {row['application_name']!r}"
+
+
+def alembic_config(
+    connection: Connection | None = None,
+    *,
+    url: str | None = None,
+    settings: MigrationSettings | None = None,
+    allow_data_loss: bool = False,
+) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", "chimera_store:migrations")
+    cfg.attributes["connection"] = connection
+    cfg.attributes["url"] = url
+    cfg.attributes["settings"] = settings or MigrationSettings()
+    cfg.attributes["allow_data_loss"] = allow_data_loss
+    return cfg
+
+
+def script_directory() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    head = script_directory().get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revisions(driver: psycopg.Connection[Any]) -> list[str]:
+    present = driver.execute(query("version_table_exists")).fetchone()
+    if not present or not present[0]:
+        return []
+    return [str(r[0]) for r in driver.execute(query("current_revisions")).fetchall()]
+
+
+def _known(revisions: list[str]) -> None:
+    scripts = script_directory()
+    for rev in revisions:
+        if scripts.get_revision(rev) is None:  # pragma: no cover - alembic raises instead
+            raise SchemaNewerThanCode(rev)
+
+
+def ensure_known_revisions(revisions: list[str]) -> None:
+    try:
+        _known(revisions)
+    except Exception as exc:
+        if isinstance(exc, ChimeraError):
+            raise
+        raise SchemaNewerThanCode(
+            f"the database is at revision {', '.join(revisions)}, which this version of "
+            f"chimera-store does not know (newest known: {head_revision()}); "
+            "upgrade chimera-store instead"
+        ) from None
+
+
+@contextmanager
+def _migration_connection(url: str | None, settings: MigrationSettings) -> Iterator[Connection]:
+    engine = open_engine(url)
+    try:
+        with engine.connect() as conn:
+            with conn.begin():
+                prepare_migration_transaction(conn, settings)
+                yield conn
+    except sa.exc.DBAPIError as exc:
+        raise _translate_migration_error(exc, url) from None
+    finally:
+        engine.dispose()
+
+
+def _translate_migration_error(exc: sa.exc.DBAPIError, url: str | None) -> ChimeraError:
+    orig = exc.orig
+    if isinstance(orig, psycopg.errors.LockNotAvailable):
+        return MigrationLockTimeout(
+            f"migration gave up waiting for a table lock ({_describe_blockers(url)}); "
+            "nothing was changed"
+        )
+    if isinstance(orig, psycopg.errors.QueryCanceled):
+        return MigrationLockTimeout(
+            f"migration exceeded its statement_timeout ({orig}); nothing was changed"
+        )
+    if isinstance(orig, psycopg.OperationalError):
+        return DatabaseUnavailable(f"lost the database during the migration: {orig}")
+    return SchemaError(f"migration failed, nothing was changed: {orig}")
+
+
+def _describe_blockers(url: str | None) -> str:
+    try:
+        with psycopg.connect(url or resolve_target().url, autocommit=True) as conn:
+            with conn.cursor(row_factory=dict_row) as cur:
+                rows = cur.execute(
+                    query("table_lock_holders"), {"tables": list(schema_contract.SCHEMA_TABLES)}
+                ).fetchall()
+    except psycopg.Error:
+        return "blocker unknown"
+    if not rows:
+        return "the blocking session has since gone"
+    return "; ".join(
+        f"blocked by pid {r['pid']} (user {r['usename']}, application {r['application_name']!r}, "
+        f"{r['state']}, {r['mode']} on {r['table_name']})"
+        for r in rows
+    )
+
+
+def migrate(
+    url: str | None = None,
+    *,
+    to: str = "head",
+    settings: MigrationSettings | None = None,
+) -> MigrationOutcome:
+    """Bring the database to `to` (default head). Safe to run twice and from many processes."""
+    settings = settings or MigrationSettings()
+    with _migration_connection(url, settings) as conn:
+        driver = _driver(conn)
+        before = current_revisions(driver)
+        ensure_known_revisions(before)
+        adopting = False
+        if not before:
+            existing = [
+                r[0]
+                for r in driver.execute(
+                    query("existing_tables"), {"tables": list(schema_contract.SCHEMA_TABLES)}
+                ).fetchall()
+            ]
+            if existing:
+                live = schema_contract.snapshot(driver)
+                blockers = schema_contract.adoption_blockers(live)
+                if blockers:
+                    raise IncompatibleSchema(
+                        "existing tables "
+                        + ", ".join(existing)
+                        + " are not compatible with the chimera schema; nothing was changed",
+                        blockers,
+                    )
+                adopting = True
+        command.upgrade(alembic_config(conn, url=url, settings=settings), to)
+        after = current_revisions(driver)
+        if adopting and after == [head_revision()]:
+            diffs = schema_contract.differences(
+                schema_contract.snapshot(driver), schema_contract.expected_snapshot()
+            )
+            if diffs:
+                raise IncompatibleSchema(
+                    "existing tables could not be brought to the chimera schema; "
+                    "nothing was changed",
+                    diffs,
+                )
+    return MigrationOutcome(before=before, after=after, adopted=adopting)
+
+
+def downgrade(
+    revision: str,
+    url: str | None = None,
+    *,
+    allow_data_loss: bool = False,
+    settings: MigrationSettings | None = None,
+) -> MigrationOutcome:
+    """Step the schema down to `revision` ('base' removes it); refuses to drop data unless allowed."""
+    settings = settings or MigrationSettings()
+    with _migration_connection(url, settings) as conn:
+        driver = _driver(conn)
+        before = current_revisions(driver)
+        ensure_known_revisions(before)
+        cfg = alembic_config(conn, url=url, settings=settings, allow_data_loss=allow_data_loss)
+        command.downgrade(cfg, revision)
+        after = current_revisions(driver)
+    return MigrationOutcome(before=before, after=after)
+
+
+@dataclass(frozen=True)
+class Status:
+    server_version: str
+    server_version_num: int
+    database: str
+    role: str
+    embedded: bool
+    current: list[str]
+    head: str
+    pending: list[str]
+    row_counts: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "server_version": self.server_version,
+            "server_version_num": self.server_version_num,
+            "database": self.database,
+            "role": self.role,
+            "embedded": self.embedded,
+            "current": self.current,
+            "head": self.head,
+            "pending": self.pending,
+            "up_to_date": not self.pending and self.current == [self.head],
+            "row_counts": self.row_counts,
+        }
+
+
+def pending_revisions(current: list[str]) -> list[str]:
+    scripts = script_directory()
+    lower = current[0] if current else "base"
+    revs = list(scripts.iterate_revisions("heads", lower))
+    return [r.revision for r in reversed(revs) if r.revision not in current]
+
+
+def status(url: str | None = None, *, embedded: bool = False) -> Status:
+    from chimera_store.connect import connect_sync
+    from psycopg import sql
+
+    with connect_sync(url) as conn:
+        info = conn.execute(query("server_version")).fetchone()
+        assert info is not None
+        current = current_revisions(conn)
+        ensure_known_revisions(current)
+        existing = [
+            str(r[0])
+            for r in conn.execute(
+                query("existing_tables"), {"tables": list(schema_contract.SCHEMA_TABLES)}
+            ).fetchall()
+        ]
+        counts: dict[str, int] = {}
+        for table in existing:
+            row = conn.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+            ).fetchone()
+            counts[table] = int(row[0]) if row else 0
+    return Status(
+        server_version=str(info[0]),
+        server_version_num=int(info[1]),
+        database=str(info[2]),
+        role=str(info[3]),
+        embedded=embedded,
+        current=current,
+        head=head_revision(),
+        pending=pending_revisions(current),
+        row_counts=counts,
+    )
+
+
+def check(url: str | None = None) -> list[str]:
+    """Differences between the live schema and this version's; empty when they match."""
+    from chimera_store.connect import connect_sync
+
+    with connect_sync(url) as conn:
+        current = current_revisions(conn)
+        ensure_known_revisions(current)
+        diffs: list[str] = []
+        head = head_revision()
+        if current != [head]:
+            shown = ", ".join(current) if current else "none (never migrated)"
+            diffs.append(f"revision is {shown}, expected {head}")
+        diffs.extend(
+            schema_contract.differences(
+                schema_contract.snapshot(conn), schema_contract.expected_snapshot()
+            )
+        )
+    return diffs
+
+
+def history() -> list[tuple[str, str | None, str]]:
+    """(revision, down revision, message), oldest first."""
+    revs = list(script_directory().walk_revisions())
+    out: list[tuple[str, str | None, str]] = []
+    for rev in reversed(revs):
+        down = rev.down_revision
+        out.append((rev.revision, down if isinstance(down, str) or down is None else ",".join(down),
+                    (rev.doc or "").splitlines()[0] if rev.doc else ""))
+    return out
