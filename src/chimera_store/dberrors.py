@@ -38,9 +38,14 @@ _KEY_VALUE = re.compile(r"Key \((?P<cols>[^)]*)\)=\((?P<vals>[^)]*)\)")
 
 def translate_connect_error(exc: psycopg.Error) -> ChimeraError:
     text = mask_password(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
-    if isinstance(exc, pg.InvalidPassword | pg.InvalidAuthorizationSpecification):
+    lowered = text.lower()
+    if isinstance(exc, pg.InvalidPassword | pg.InvalidAuthorizationSpecification) or (
+        "authentication failed" in lowered or "no password supplied" in lowered
+    ):
         return DatabaseUnavailable(f"authentication failed: {text}")
-    if isinstance(exc, pg.InvalidCatalogName):
+    if isinstance(exc, pg.InvalidCatalogName) or (
+        "database" in lowered and "does not exist" in lowered
+    ):
         return DatabaseUnavailable(f"database does not exist: {text}")
     if isinstance(exc, psycopg.ProgrammingError):
         return DatabaseUnavailable(f"invalid connection settings: {text}")

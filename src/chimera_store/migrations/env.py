@@ -54,7 +54,13 @@ def run_migrations_offline() -> None:
         transaction_per_migration=False,
         dialect_name="postgresql",
     )
+    settings = MigrationSettings()
     with context.begin_transaction():
+        # The same timeouts as online runs, so a hand-applied --sql script cannot hang either.
+        context.execute(f"SET LOCAL lock_timeout = '{int(settings.lock_timeout * 1000)}ms'")
+        context.execute(
+            f"SET LOCAL statement_timeout = '{int(settings.statement_timeout * 1000)}ms'"
+        )
         context.run_migrations()
 
 

@@ -5,7 +5,8 @@ Revises:
 Create Date: 2026-11-26
 
 Idempotent by construction (see chimera_store.migration_ddl) so that it also adopts compatible
-tables created outside the migrations. Deletion rule: every foreign key is ON DELETE RESTRICT.
+tables created outside the migrations. Deletion rule: every foreign key is ON DELETE NO ACTION (refuses with foreign_key_violation
+on every server version; PostgreSQL 18 reports RESTRICT as restrict_violation instead).
 """
 
 from alembic import op
@@ -112,7 +113,7 @@ def upgrade() -> None:
     ddl.add_constraint(
         "agents",
         "agents_campaign_id_fkey",
-        "FOREIGN KEY (campaign_id) REFERENCES campaigns (id) ON DELETE RESTRICT",
+        "FOREIGN KEY (campaign_id) REFERENCES campaigns (id) ON DELETE NO ACTION",
     )
     ddl.add_constraint("agents", "agents_soul_md_path_check", "CHECK (btrim(soul_md_path) <> '')")
     ddl.add_constraint(
@@ -140,7 +141,7 @@ def upgrade() -> None:
     ddl.add_constraint(
         "tasks",
         "tasks_campaign_id_fkey",
-        "FOREIGN KEY (campaign_id) REFERENCES campaigns (id) ON DELETE RESTRICT",
+        "FOREIGN KEY (campaign_id) REFERENCES campaigns (id) ON DELETE NO ACTION",
     )
     ddl.add_constraint("tasks", "tasks_task_type_check", _one_of("task_type", TASK_TYPES))
     ddl.add_constraint("tasks", "tasks_priority_check", _one_of("priority", PRIORITIES))
@@ -148,7 +149,8 @@ def upgrade() -> None:
     ddl.add_constraint(
         "tasks",
         "tasks_context_check",
-        "CHECK (jsonb_typeof(context) = 'object' "
+        # `?` first: jsonb_typeof of a missing key is NULL, which a CHECK would let through.
+        "CHECK (jsonb_typeof(context) = 'object' AND context ? 'goal_description' "
         "AND jsonb_typeof(context -> 'goal_description') = 'string')",
     )
     ddl.create_index("tasks_campaign_id_idx", "tasks", "(campaign_id, created_at DESC, id DESC)")
@@ -178,30 +180,30 @@ def upgrade() -> None:
     ddl.add_constraint(
         "video_assets",
         "video_assets_agent_id_fkey",
-        "FOREIGN KEY (agent_id) REFERENCES agents (id) ON DELETE RESTRICT",
+        "FOREIGN KEY (agent_id) REFERENCES agents (id) ON DELETE NO ACTION",
     )
     ddl.add_constraint(
         "video_assets",
         "video_assets_task_id_fkey",
-        "FOREIGN KEY (task_id) REFERENCES tasks (id) ON DELETE RESTRICT",
+        "FOREIGN KEY (task_id) REFERENCES tasks (id) ON DELETE NO ACTION",
     )
     ddl.add_constraint(
         "video_assets",
         "video_assets_campaign_id_fkey",
-        "FOREIGN KEY (campaign_id) REFERENCES campaigns (id) ON DELETE RESTRICT",
+        "FOREIGN KEY (campaign_id) REFERENCES campaigns (id) ON DELETE NO ACTION",
     )
     # The same-campaign rule: the asset's agent and its task must both be in its campaign.
     ddl.add_constraint(
         "video_assets",
         "video_assets_agent_same_campaign_fkey",
         "FOREIGN KEY (agent_id, campaign_id) REFERENCES agents (id, campaign_id) "
-        "ON DELETE RESTRICT",
+        "ON DELETE NO ACTION",
     )
     ddl.add_constraint(
         "video_assets",
         "video_assets_task_same_campaign_fkey",
         "FOREIGN KEY (task_id, campaign_id) REFERENCES tasks (id, campaign_id) "
-        "ON DELETE RESTRICT",
+        "ON DELETE NO ACTION",
     )
     ddl.add_constraint("video_assets", "video_assets_tier_check", _one_of("tier", TIERS))
     ddl.add_constraint(

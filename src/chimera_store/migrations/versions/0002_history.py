@@ -6,7 +6,7 @@ Create Date: 2026-11-26
 
 Every status change made through the data API appends one row here (when, from, to, actor,
 reason); an idempotency key makes a retried transition a no-op. History rows reference their
-task or asset with ON DELETE RESTRICT: only the explicit purge removes them.
+task or asset with ON DELETE NO ACTION: only the explicit purge removes them.
 """
 
 from alembic import op
@@ -38,7 +38,7 @@ def _history(table: str, subject: str, parent: str) -> None:
     ddl.add_constraint(
         table,
         f"{table}_{subject}_fkey",
-        f"FOREIGN KEY ({subject}) REFERENCES {parent} (id) ON DELETE RESTRICT",
+        f"FOREIGN KEY ({subject}) REFERENCES {parent} (id) ON DELETE NO ACTION",
     )
     ddl.add_constraint(
         table, f"{table}_idempotency_key", f"UNIQUE ({subject}, idempotency_key)"

@@ -1,0 +1,176 @@
+"""Schema administration commands: migrate, downgrade, status, check, history, url, psql."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from chimera_store import migrator
+from chimera_store.cli.common import (
+    EXIT_DIFFERENCES,
+    err,
+    fail,
+    handle_errors,
+    out,
+    print_json,
+    state,
+)
+from chimera_store.errors import DatabaseUnavailable
+
+LockWait = Annotated[
+    float,
+    typer.Option(help="Seconds to wait for another migrator to finish.", min=0),
+]
+LockTimeout = Annotated[
+    float,
+    typer.Option(help="Seconds to wait for a table lock held by another session.", min=0.1),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(migrate)
+    app.command()(downgrade)
+    app.command()(status)
+    app.command()(check)
+    app.command()(history)
+    app.command()(url)
+    app.command()(psql)
+
+
+@handle_errors
+def migrate(
+    ctx: typer.Context,
+    to: Annotated[str, typer.Option("--to", help="Target revision (default: head).")] = "head",
+    lock_wait: LockWait = 60.0,
+    lock_timeout: LockTimeout = 5.0,
+) -> None:
+    """Bring the database schema to the newest revision (or --to REV).
+
+    Safe to run twice (the second run changes nothing) and from several processes at once (they
+    take turns on a migration lock). Each run is one transaction: on any failure the database stays
+    at its previous revision. Tables with the same names made outside chimera-store are adopted if
+    compatible (rows kept); otherwise nothing changes and the differences are printed.
+    """
+    st = state(ctx)
+    settings = migrator.MigrationSettings(lock_wait=lock_wait, lock_timeout=lock_timeout)
+    outcome = migrator.migrate(st.url, to=to, settings=settings)
+    before = ", ".join(outcome.before) or "empty"
+    after = ", ".join(outcome.after) or "empty"
+    if outcome.adopted:
+        out.print(f"adopted existing tables; schema at {after} (was unversioned)")
+    elif outcome.changed:
+        out.print(f"migrated {before} -> {after}")
+    else:
+        out.print(f"already at {after}; nothing to do")
+
+
+@handle_errors
+def downgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision, '-1' for one step, 'base'.")],
+    allow_data_loss: Annotated[
+        bool,
+        typer.Option(help="Allow steps that drop tables or columns holding data."),
+    ] = False,
+    lock_wait: LockWait = 60.0,
+    lock_timeout: LockTimeout = 5.0,
+) -> None:
+    """Step the schema down to REVISION.
+
+    A step that would drop a table or column holding data is refused (exit 7, nothing changed)
+    unless --allow-data-loss is given.
+    """
+    st = state(ctx)
+    settings = migrator.MigrationSettings(lock_wait=lock_wait, lock_timeout=lock_timeout)
+    outcome = migrator.downgrade(
+        revision, st.url, allow_data_loss=allow_data_loss, settings=settings
+    )
+    before = ", ".join(outcome.before) or "empty"
+    after = ", ".join(outcome.after) or "base (no schema)"
+    out.print(f"downgraded {before} -> {after}")
+
+
+@handle_errors
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Server version, embedded or external, current and head revision, pending, row counts."""
+    st = state(ctx)
+    target = st.target()
+    info = migrator.status(target.url, embedded=target.embedded)
+    data = info.as_dict()
+    data["url"] = target.masked_url
+    if as_json:
+        print_json(data)
+        return
+    table = Table(show_header=False, box=None)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_row("database", f"{target.masked_url}")
+    table.add_row("server", f"PostgreSQL {info.server_version} ({'embedded' if info.embedded else 'external'})")
+    table.add_row("revision", ", ".join(info.current) or "none (run `chimera-store migrate`)")
+    table.add_row("head", info.head)
+    table.add_row("pending", ", ".join(info.pending) or "none")
+    for name, count in info.row_counts.items():
+        table.add_row(f"rows in {name}", f"{count:,}")
+    out.print(table)
+
+
+@handle_errors
+def check(ctx: typer.Context) -> None:
+    """Exit 0 when the live schema is exactly what this version expects; else list differences, exit 1."""
+    st = state(ctx)
+    diffs = migrator.check(st.url)
+    if not diffs:
+        out.print("schema matches this version")
+        return
+    for line in diffs:
+        err.print(f"- {line}", markup=False)
+    raise typer.Exit(EXIT_DIFFERENCES)
+
+
+@handle_errors
+def history(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines for scripts.")] = False,
+) -> None:
+    """List the migration revisions this version ships, oldest first."""
+    rows = migrator.history()
+    if as_json:
+        for rev, down, message in rows:
+            print_json({"revision": rev, "down_revision": down, "message": message})
+        return
+    table = Table("revision", "down revision", "description")
+    for rev, down, message in rows:
+        table.add_row(rev, down or "-", message)
+    out.print(table)
+
+
+@handle_errors
+def url(
+    ctx: typer.Context,
+    show_password: Annotated[
+        bool, typer.Option(help="Print the password instead of ***.")
+    ] = False,
+) -> None:
+    """Print the database URL in use (password masked unless --show-password)."""
+    target = state(ctx).target()
+    print(target.url if show_password else target.masked_url)
+
+
+@handle_errors
+def psql(ctx: typer.Context) -> None:
+    """Open psql on the database (needs psql on PATH)."""
+    target = state(ctx).target()
+    exe = shutil.which("psql")
+    if exe is None and target.embedded:
+        from chimera_store.embedded import embedded_psql
+
+        exe = embedded_psql()
+    if exe is None:
+        raise fail("psql is not installed (install the PostgreSQL client)", DatabaseUnavailable.exit_code)
+    os.execv(exe, [exe, target.url])  # noqa: S606 - replacing ourselves with psql is the point

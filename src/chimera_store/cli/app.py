@@ -1,0 +1,47 @@
+"""The Typer application and the console-script entry point."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from chimera_store.cli import admin
+from chimera_store.cli.common import State
+from chimera_store.config import ENV_DATABASE_URL, ENV_HOME
+
+app = typer.Typer(
+    name="chimera-store",
+    help=(
+        "Persistence for Project Chimera: campaigns, agents, tasks and video assets on PostgreSQL.\n\n"
+        f"Database: --database-url or {ENV_DATABASE_URL} (a libpq URL) selects an external "
+        f"PostgreSQL; unset, an embedded PostgreSQL is started with its data under {ENV_HOME}."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar=ENV_DATABASE_URL,
+            show_envvar=True,
+            help="libpq URL of an external PostgreSQL (14+). Unset: the embedded server.",
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = State(database_url=database_url)
+
+
+admin.register(app)
+
+
+def main() -> None:
+    app()

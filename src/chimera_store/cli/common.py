@@ -1,0 +1,99 @@
+"""What every command shares: the database option, error handling, output helpers."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from chimera_store.config import ENV_DATABASE_URL, DatabaseTarget, mask_password, resolve_target
+from chimera_store.errors import ChimeraError, IncompatibleSchema
+
+EXIT_OK = 0
+EXIT_DIFFERENCES = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class State:
+    database_url: str | None = None
+    _target: DatabaseTarget | None = None
+
+    def target(self) -> DatabaseTarget:
+        if self._target is None:
+            self._target = resolve_target(self.database_url)
+        return self._target
+
+    @property
+    def url(self) -> str:
+        return self.target().url
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, State):
+        obj = State()
+        ctx.find_root().obj = obj
+    return obj
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", markup=True)
+    return typer.Exit(code)
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """One line on stderr and a documented exit code instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except IncompatibleSchema as exc:
+            err.print(f"[bold red]error:[/] {exc.message}", markup=True)
+            for line in exc.differences:
+                err.print(f"  - {line}", markup=False)
+            raise typer.Exit(exc.exit_code) from None
+        except ChimeraError as exc:
+            raise fail(mask_password_in(exc.message), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            if os.environ.get("CHIMERA_DEBUG"):
+                raise
+            raise fail(
+                f"internal error: {type(exc).__name__}: {mask_password_in(str(exc))} "
+                "(set CHIMERA_DEBUG=1 for a traceback)",
+                EXIT_INTERNAL,
+            ) from None
+
+    return wrapper
+
+
+def mask_password_in(text: str) -> str:
+    """Belt and braces: scrub the configured URL's password from any message."""
+    url = os.environ.get(ENV_DATABASE_URL)
+    if url:
+        text = text.replace(url, mask_password(url))
+    return text
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=str, sort_keys=False) + "\n")
