@@ -50,9 +50,7 @@ def validate_url(url: str) -> str:
     try:
         conninfo_to_dict(url)
     except Exception as exc:  # psycopg raises ProgrammingError; any parse failure is bad input
-        raise ConfigurationError(
-            f"invalid database URL: {_strip_secret(str(exc), url)}"
-        ) from None
+        raise ConfigurationError(f"invalid database URL: {_strip_secret(str(exc), url)}") from None
     return url
 
 

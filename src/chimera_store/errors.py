@@ -113,9 +113,7 @@ class InvalidTransition(ChimeraError):
     exit_code = 11
 
     def __init__(self, entity: str, entity_id: UUID, current: str, requested: str) -> None:
-        super().__init__(
-            f"{entity} {entity_id}: cannot move from {current!r} to {requested!r}"
-        )
+        super().__init__(f"{entity} {entity_id}: cannot move from {current!r} to {requested!r}")
         self.entity = entity
         self.entity_id = entity_id
         self.current = current

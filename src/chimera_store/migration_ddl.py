@@ -128,7 +128,7 @@ def refuse_data_loss(what: Sequence[tuple[str, str | None]]) -> None:
         if not _table_exists(table):
             continue
         if column is None:
-            sql = f"SELECT EXISTS (SELECT 1 FROM {table})"  # noqa: S608 - identifiers are constants
+            sql = f"SELECT EXISTS (SELECT 1 FROM {table})"  # noqa: S608 - constant identifiers
             label = f"table {table}"
         else:
             sql = f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {column} IS NOT NULL)"  # noqa: S608

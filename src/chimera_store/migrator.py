@@ -165,10 +165,9 @@ def ensure_known_revisions(revisions: list[str]) -> None:
 def _migration_connection(url: str | None, settings: MigrationSettings) -> Iterator[Connection]:
     engine = open_engine(url)
     try:
-        with engine.connect() as conn:
-            with conn.begin():
-                prepare_migration_transaction(conn, settings)
-                yield conn
+        with engine.connect() as conn, conn.begin():
+            prepare_migration_transaction(conn, settings)
+            yield conn
     except sa.exc.DBAPIError as exc:
         raise _translate_migration_error(exc, url) from None
     finally:
@@ -193,11 +192,13 @@ def _translate_migration_error(exc: sa.exc.DBAPIError, url: str | None) -> Chime
 
 def _describe_blockers(url: str | None) -> str:
     try:
-        with psycopg.connect(url or resolve_target().url, autocommit=True) as conn:
-            with conn.cursor(row_factory=dict_row) as cur:
-                rows = cur.execute(
-                    query("table_lock_holders"), {"tables": list(schema_contract.SCHEMA_TABLES)}
-                ).fetchall()
+        with (
+            psycopg.connect(url or resolve_target().url, autocommit=True) as conn,
+            conn.cursor(row_factory=dict_row) as cur,
+        ):
+            rows = cur.execute(
+                query("table_lock_holders"), {"tables": list(schema_contract.SCHEMA_TABLES)}
+            ).fetchall()
     except psycopg.Error:
         return "blocker unknown"
     if not rows:
@@ -309,8 +310,9 @@ def pending_revisions(current: list[str]) -> list[str]:
 
 
 def status(url: str | None = None, *, embedded: bool = False) -> Status:
-    from chimera_store.connect import connect_sync
     from psycopg import sql
+
+    from chimera_store.connect import connect_sync
 
     with connect_sync(url) as conn:
         info = conn.execute(query("server_version")).fetchone()
@@ -368,6 +370,11 @@ def history() -> list[tuple[str, str | None, str]]:
     out: list[tuple[str, str | None, str]] = []
     for rev in reversed(revs):
         down = rev.down_revision
-        out.append((rev.revision, down if isinstance(down, str) or down is None else ",".join(down),
-                    (rev.doc or "").splitlines()[0] if rev.doc else ""))
+        out.append(
+            (
+                rev.revision,
+                down if isinstance(down, str) or down is None else ",".join(down),
+                (rev.doc or "").splitlines()[0] if rev.doc else "",
+            )
+        )
     return out

@@ -264,20 +264,35 @@ def test_edge_logical_types_are_native(conn: Conn) -> None:
 @pytest.mark.parametrize(
     ("sql", "constraint"),
     [
-        ("INSERT INTO campaigns (name, goal_description, status) VALUES ('n','g','running')",
-         "campaigns_status_check"),
-        ("INSERT INTO tasks (campaign_id, task_type, priority, context) VALUES "
-         "(%(c)s, 'dance', 'high', '{\"goal_description\": \"g\"}')", "tasks_task_type_check"),
-        ("INSERT INTO tasks (campaign_id, task_type, priority, context) VALUES "
-         "(%(c)s, 'reply_comment', 'urgent', '{\"goal_description\": \"g\"}')",
-         "tasks_priority_check"),
-        ("INSERT INTO tasks (campaign_id, task_type, priority, status, context) VALUES "
-         "(%(c)s, 'reply_comment', 'low', 'done', '{\"goal_description\": \"g\"}')",
-         "tasks_status_check"),
-        ("INSERT INTO tasks (campaign_id, task_type, priority, context) VALUES "
-         "(%(c)s, 'reply_comment', 'low', '{\"goal\": \"g\"}')", "tasks_context_check"),
-        ("INSERT INTO tasks (campaign_id, task_type, priority, context) VALUES "
-         "(%(c)s, 'reply_comment', 'low', '[1]')", "tasks_context_check"),
+        (
+            "INSERT INTO campaigns (name, goal_description, status) VALUES ('n','g','running')",
+            "campaigns_status_check",
+        ),
+        (
+            "INSERT INTO tasks (campaign_id, task_type, priority, context) VALUES "
+            "(%(c)s, 'dance', 'high', '{\"goal_description\": \"g\"}')",
+            "tasks_task_type_check",
+        ),
+        (
+            "INSERT INTO tasks (campaign_id, task_type, priority, context) VALUES "
+            "(%(c)s, 'reply_comment', 'urgent', '{\"goal_description\": \"g\"}')",
+            "tasks_priority_check",
+        ),
+        (
+            "INSERT INTO tasks (campaign_id, task_type, priority, status, context) VALUES "
+            "(%(c)s, 'reply_comment', 'low', 'done', '{\"goal_description\": \"g\"}')",
+            "tasks_status_check",
+        ),
+        (
+            "INSERT INTO tasks (campaign_id, task_type, priority, context) VALUES "
+            "(%(c)s, 'reply_comment', 'low', '{\"goal\": \"g\"}')",
+            "tasks_context_check",
+        ),
+        (
+            "INSERT INTO tasks (campaign_id, task_type, priority, context) VALUES "
+            "(%(c)s, 'reply_comment', 'low', '[1]')",
+            "tasks_context_check",
+        ),
     ],
 )
 def test_vocabularies_enforced_by_database(conn: Conn, sql: str, constraint: str) -> None:
@@ -355,7 +370,7 @@ def test_insert_naming_only_erd_attributes(conn: Conn) -> None:
         "VALUES (%(a)s, 'p/SOUL.md', 'ref', %(c)s)",
         "INSERT INTO tasks (id, campaign_id, task_type, priority, status, context, created_at) "
         "VALUES (%(t)s, %(c)s, 'reply_comment', 'low', 'pending', "
-        "'{\"goal_description\": \"g\"}', now())",
+        '\'{"goal_description": "g"}\', now())',
         "INSERT INTO video_assets (id, agent_id, task_id, platform, tier, character_reference_id,"
         " status, metadata, created_at) VALUES (%(v)s, %(a)s, %(t)s, 'instagram', 'tier2', "
         "'ref', 'draft', '{}', now())",
@@ -379,7 +394,9 @@ def test_updated_at_and_version_kept_by_database(conn: Conn) -> None:
         "WHERE id = %s",
         (cid,),
     )
-    after = conn.execute("SELECT updated_at, version FROM campaigns WHERE id = %s", (cid,)).fetchone()
+    after = conn.execute(
+        "SELECT updated_at, version FROM campaigns WHERE id = %s", (cid,)
+    ).fetchone()
     assert after is not None
     assert after[0] >= before[0] and after[0].year >= 2026
     assert after[1] == before[1] + 1

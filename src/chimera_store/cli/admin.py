@@ -112,7 +112,10 @@ def status(
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")
     table.add_row("database", f"{target.masked_url}")
-    table.add_row("server", f"PostgreSQL {info.server_version} ({'embedded' if info.embedded else 'external'})")
+    table.add_row(
+        "server",
+        f"PostgreSQL {info.server_version} ({'embedded' if info.embedded else 'external'})",
+    )
     table.add_row("revision", ", ".join(info.current) or "none (run `chimera-store migrate`)")
     table.add_row("head", info.head)
     table.add_row("pending", ", ".join(info.pending) or "none")
@@ -153,9 +156,7 @@ def history(
 @handle_errors
 def url(
     ctx: typer.Context,
-    show_password: Annotated[
-        bool, typer.Option(help="Print the password instead of ***.")
-    ] = False,
+    show_password: Annotated[bool, typer.Option(help="Print the password instead of ***.")] = False,
 ) -> None:
     """Print the database URL in use (password masked unless --show-password)."""
     target = state(ctx).target()
@@ -172,5 +173,7 @@ def psql(ctx: typer.Context) -> None:
 
         exe = embedded_psql()
     if exe is None:
-        raise fail("psql is not installed (install the PostgreSQL client)", DatabaseUnavailable.exit_code)
+        raise fail(
+            "psql is not installed (install the PostgreSQL client)", DatabaseUnavailable.exit_code
+        )
     os.execv(exe, [exe, target.url])  # noqa: S606 - replacing ourselves with psql is the point

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from chimera_store.migrator import (
     MigrationSettings,
@@ -21,9 +21,7 @@ from chimera_store.migrator import (
 
 
 def _run(connection: Connection) -> None:
-    settings: MigrationSettings = context.config.attributes.get(
-        "settings", MigrationSettings()
-    )
+    settings: MigrationSettings = context.config.attributes.get("settings", MigrationSettings())
     context.configure(
         connection=connection,
         target_metadata=None,
@@ -37,14 +35,20 @@ def _run(connection: Connection) -> None:
 
 def run_migrations_online() -> None:
     connection = context.config.attributes.get("connection")
-    if connection is not None:
-        _run(connection)
+    if isinstance(connection, Connection):
+        _run(connection)  # the migrator's transaction, already holding the lock
         return
-    engine = open_engine(context.config.attributes.get("url"))
+    # An Engine (pytest-alembic passes one) or nothing (the plain `alembic` command).
+    engine = (
+        connection
+        if isinstance(connection, Engine)
+        else open_engine(context.config.attributes.get("url"))
+    )
     with engine.connect() as conn:
         _run(conn)
         conn.commit()
-    engine.dispose()
+    if engine is not connection:
+        engine.dispose()
 
 
 def run_migrations_offline() -> None:

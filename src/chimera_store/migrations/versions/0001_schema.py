@@ -202,8 +202,7 @@ def upgrade() -> None:
     ddl.add_constraint(
         "video_assets",
         "video_assets_task_same_campaign_fkey",
-        "FOREIGN KEY (task_id, campaign_id) REFERENCES tasks (id, campaign_id) "
-        "ON DELETE NO ACTION",
+        "FOREIGN KEY (task_id, campaign_id) REFERENCES tasks (id, campaign_id) ON DELETE NO ACTION",
     )
     ddl.add_constraint("video_assets", "video_assets_tier_check", _one_of("tier", TIERS))
     ddl.add_constraint(
@@ -236,20 +235,25 @@ def upgrade() -> None:
     )
 
     ddl.create_trigger(
-        "campaigns_touch", "campaigns", "BEFORE UPDATE ON {table} "
-        "FOR EACH ROW EXECUTE FUNCTION chimera_touch_campaign()"
+        "campaigns_touch",
+        "campaigns",
+        "BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION chimera_touch_campaign()",
     )
     ddl.create_trigger(
-        "tasks_bump_version", "tasks", "BEFORE UPDATE ON {table} "
-        "FOR EACH ROW EXECUTE FUNCTION chimera_bump_version()"
+        "tasks_bump_version",
+        "tasks",
+        "BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION chimera_bump_version()",
     )
     ddl.create_trigger(
-        "video_assets_bump_version", "video_assets", "BEFORE UPDATE ON {table} "
-        "FOR EACH ROW EXECUTE FUNCTION chimera_bump_version()"
+        "video_assets_bump_version",
+        "video_assets",
+        "BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION chimera_bump_version()",
     )
     ddl.create_trigger(
-        "video_assets_fill_campaign", "video_assets", "BEFORE INSERT OR UPDATE OF task_id ON {table} "
-        "FOR EACH ROW EXECUTE FUNCTION chimera_asset_campaign()"
+        "video_assets_fill_campaign",
+        "video_assets",
+        "BEFORE INSERT OR UPDATE OF task_id ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION chimera_asset_campaign()",
     )
 
 

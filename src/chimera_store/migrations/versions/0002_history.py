@@ -40,9 +40,7 @@ def _history(table: str, subject: str, parent: str) -> None:
         f"{table}_{subject}_fkey",
         f"FOREIGN KEY ({subject}) REFERENCES {parent} (id) ON DELETE NO ACTION",
     )
-    ddl.add_constraint(
-        table, f"{table}_idempotency_key", f"UNIQUE ({subject}, idempotency_key)"
-    )
+    ddl.add_constraint(table, f"{table}_idempotency_key", f"UNIQUE ({subject}, idempotency_key)")
     ddl.create_index(f"{table}_{subject}_idx", table, f"({subject}, id)")
 
 

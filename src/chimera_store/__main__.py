@@ -1,0 +1,3 @@
+from chimera_store.cli import main
+
+main()

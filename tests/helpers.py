@@ -1,0 +1,49 @@
+"""Small helpers shared by test modules."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+CLI = [sys.executable, "-m", "chimera_store"]
+
+
+def run_cli(
+    *args: str, url: str | None = None, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **env}
+    if url is not None:
+        full_env["CHIMERA_DATABASE_URL"] = url
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=full_env, check=False
+    )
+
+
+def scalar(url: str, sql: str, params: Any = None) -> Any:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql, params).fetchone()
+    return None if row is None else row[0]
+
+
+def revisions(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
+        if not exists or not exists[0]:
+            return []
+        return [r[0] for r in conn.execute("SELECT version_num FROM alembic_version")]
+
+
+def tables(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+REPO = Path(__file__).resolve().parent.parent
