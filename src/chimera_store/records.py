@@ -1,0 +1,131 @@
+"""Frozen typed records returned by the data API (built straight from rows, no re-validation)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from chimera_store.errors import InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    id: UUID
+    name: str
+    goal_description: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: UUID
+    soul_md_path: str
+    character_reference_id: str
+    campaign_id: UUID
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: UUID
+    campaign_id: UUID
+    task_type: str
+    priority: str
+    status: str
+    context: dict[str, Any]
+    created_at: datetime
+    assigned_worker_id: str | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class VideoAsset:
+    id: UUID
+    agent_id: UUID
+    task_id: UUID
+    campaign_id: UUID
+    platform: str
+    tier: str
+    character_reference_id: str
+    status: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """One entry of a task's or an asset's status history."""
+
+    id: int
+    subject_id: UUID
+    from_status: str | None
+    to_status: str
+    actor: str
+    reason: str | None
+    idempotency_key: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSummary:
+    campaign: Campaign
+    agents: int
+    tasks_by_status: dict[str, int]
+    assets_by_status: dict[str, int]
+    assets_by_platform: dict[str, int]
+    assets_by_tier: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeCounts:
+    campaigns: int
+    agents: int
+    tasks: int
+    video_assets: int
+    task_history: int
+    asset_history: int
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeCommit:
+    task: Task
+    approved_asset_ids: list[UUID]
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """A page of results, newest first; pass `next_cursor` back to get the next page."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+def to_dict(record: Any) -> dict[str, Any]:
+    """A record as plain data (for JSON output)."""
+    return dataclasses.asdict(record)
+
+
+def encode_cursor(created_at: datetime, row_id: UUID) -> str:
+    raw = f"{created_at.isoformat()}|{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.urlsafe_b64decode(padded.encode()).decode()
+        stamp, row_id = text.split("|", 1)
+        return datetime.fromisoformat(stamp), UUID(row_id)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("cursor", "not a cursor returned by this API") from None

@@ -1,0 +1,242 @@
+-- Data API statements. Lists are keyset-paginated, newest first: {filters} is replaced by a
+-- fixed set of fragments composed in chimera_store.store.filters (values always bound).
+
+-- name: insert_campaign
+INSERT INTO campaigns (id, name, goal_description, status)
+VALUES (coalesce(%(id)s, gen_random_uuid()), %(name)s, %(goal_description)s, %(status)s)
+RETURNING id, name, goal_description, status, created_at, updated_at, version;
+
+-- name: get_campaign
+SELECT id, name, goal_description, status, created_at, updated_at, version
+FROM campaigns WHERE id = %(id)s;
+
+-- name: list_campaigns
+SELECT id, name, goal_description, status, created_at, updated_at, version
+FROM campaigns WHERE {filters}
+ORDER BY created_at DESC, id DESC LIMIT %(limit)s;
+
+-- name: update_campaign
+UPDATE campaigns SET
+    name = coalesce(%(name)s, name),
+    goal_description = coalesce(%(goal_description)s, goal_description),
+    status = coalesce(%(status)s, status)
+WHERE id = %(id)s AND (%(expected_version)s::bigint IS NULL OR version = %(expected_version)s)
+RETURNING id, name, goal_description, status, created_at, updated_at, version;
+
+-- name: insert_agent
+INSERT INTO agents (id, soul_md_path, character_reference_id, campaign_id)
+VALUES (coalesce(%(id)s, gen_random_uuid()), %(soul_md_path)s, %(character_reference_id)s,
+        %(campaign_id)s)
+RETURNING id, soul_md_path, character_reference_id, campaign_id, created_at;
+
+-- name: get_agent
+SELECT id, soul_md_path, character_reference_id, campaign_id, created_at
+FROM agents WHERE id = %(id)s;
+
+-- name: list_agents
+SELECT id, soul_md_path, character_reference_id, campaign_id, created_at
+FROM agents WHERE {filters}
+ORDER BY created_at DESC, id DESC LIMIT %(limit)s;
+
+-- name: update_agent
+UPDATE agents SET
+    soul_md_path = coalesce(%(soul_md_path)s, soul_md_path),
+    character_reference_id = coalesce(%(character_reference_id)s, character_reference_id)
+WHERE id = %(id)s
+RETURNING id, soul_md_path, character_reference_id, campaign_id, created_at;
+
+-- name: insert_task
+INSERT INTO tasks (id, campaign_id, task_type, priority, status, context, assigned_worker_id,
+                   created_at)
+VALUES (coalesce(%(id)s, gen_random_uuid()), %(campaign_id)s, %(task_type)s, %(priority)s,
+        %(status)s, %(context)s, %(assigned_worker_id)s, coalesce(%(created_at)s, now()))
+RETURNING id, campaign_id, task_type, priority, status, context, created_at, assigned_worker_id,
+          version;
+
+-- name: get_task
+SELECT id, campaign_id, task_type, priority, status, context, created_at, assigned_worker_id,
+       version
+FROM tasks WHERE id = %(id)s;
+
+-- name: list_tasks
+SELECT id, campaign_id, task_type, priority, status, context, created_at, assigned_worker_id,
+       version
+FROM tasks WHERE {filters}
+ORDER BY created_at DESC, id DESC LIMIT %(limit)s;
+
+-- name: update_task
+UPDATE tasks SET
+    priority = coalesce(%(priority)s, priority),
+    context = coalesce(%(context)s, context),
+    assigned_worker_id = coalesce(%(assigned_worker_id)s, assigned_worker_id)
+WHERE id = %(id)s
+RETURNING id, campaign_id, task_type, priority, status, context, created_at, assigned_worker_id,
+          version;
+
+-- name: insert_asset
+INSERT INTO video_assets (id, agent_id, task_id, platform, tier, character_reference_id, status,
+                          metadata)
+VALUES (coalesce(%(id)s, gen_random_uuid()), %(agent_id)s, %(task_id)s, %(platform)s, %(tier)s,
+        %(character_reference_id)s, %(status)s, %(metadata)s)
+RETURNING id, agent_id, task_id, campaign_id, platform, tier, character_reference_id, status,
+          metadata, created_at, version;
+
+-- name: get_asset
+SELECT id, agent_id, task_id, campaign_id, platform, tier, character_reference_id, status,
+       metadata, created_at, version
+FROM video_assets WHERE id = %(id)s;
+
+-- name: list_assets
+SELECT id, agent_id, task_id, campaign_id, platform, tier, character_reference_id, status,
+       metadata, created_at, version
+FROM video_assets WHERE {filters}
+ORDER BY created_at DESC, id DESC LIMIT %(limit)s;
+
+-- name: update_asset_metadata
+UPDATE video_assets SET metadata = %(metadata)s WHERE id = %(id)s
+RETURNING id, agent_id, task_id, campaign_id, platform, tier, character_reference_id, status,
+          metadata, created_at, version;
+
+-- name: transition_task
+-- One compare-and-set: moves only from an allowed status (and version, when given), appends the
+-- history row in the same statement, and is a no-op when the idempotency key was already used.
+WITH done AS (
+    SELECT 1 FROM task_status_history
+    WHERE task_id = %(id)s AND idempotency_key = %(idempotency_key)s
+), prev AS (
+    SELECT id, status FROM tasks WHERE id = %(id)s FOR UPDATE
+), moved AS (
+    UPDATE tasks t SET status = %(to_status)s
+    FROM prev
+    WHERE t.id = prev.id AND prev.status = ANY(%(from_statuses)s)
+      AND (%(expected_version)s::bigint IS NULL OR t.version = %(expected_version)s)
+      AND NOT EXISTS (SELECT 1 FROM done)
+    RETURNING t.id, t.campaign_id, t.task_type, t.priority, t.status, t.context, t.created_at,
+              t.assigned_worker_id, t.version,
+              prev.status AS from_status
+), logged AS (
+    INSERT INTO task_status_history (task_id, from_status, to_status, actor, reason,
+                                     idempotency_key)
+    SELECT id, from_status, status, %(actor)s, %(reason)s, %(idempotency_key)s FROM moved
+)
+SELECT id, campaign_id, task_type, priority, status, context, created_at, assigned_worker_id,
+       version
+FROM moved;
+
+-- name: transition_asset
+WITH done AS (
+    SELECT 1 FROM asset_status_history
+    WHERE asset_id = %(id)s AND idempotency_key = %(idempotency_key)s
+), prev AS (
+    SELECT id, status FROM video_assets WHERE id = %(id)s FOR UPDATE
+), moved AS (
+    UPDATE video_assets a SET status = %(to_status)s
+    FROM prev
+    WHERE a.id = prev.id AND prev.status = ANY(%(from_statuses)s)
+      AND (%(expected_version)s::bigint IS NULL OR a.version = %(expected_version)s)
+      AND NOT EXISTS (SELECT 1 FROM done)
+    RETURNING a.id, a.agent_id, a.task_id, a.campaign_id, a.platform, a.tier,
+              a.character_reference_id, a.status, a.metadata, a.created_at, a.version,
+              prev.status AS from_status
+), logged AS (
+    INSERT INTO asset_status_history (asset_id, from_status, to_status, actor, reason,
+                                      idempotency_key)
+    SELECT id, from_status, status, %(actor)s, %(reason)s, %(idempotency_key)s FROM moved
+)
+SELECT id, agent_id, task_id, campaign_id, platform, tier, character_reference_id, status,
+       metadata, created_at, version
+FROM moved;
+
+-- name: task_idempotent_hit
+SELECT 1 FROM task_status_history WHERE task_id = %(id)s AND idempotency_key = %(key)s;
+
+-- name: asset_idempotent_hit
+SELECT 1 FROM asset_status_history WHERE asset_id = %(id)s AND idempotency_key = %(key)s;
+
+-- name: task_history
+SELECT id, task_id AS subject_id, from_status, to_status, actor, reason, idempotency_key, at
+FROM task_status_history WHERE task_id = %(id)s ORDER BY id;
+
+-- name: asset_history
+SELECT id, asset_id AS subject_id, from_status, to_status, actor, reason, idempotency_key, at
+FROM asset_status_history WHERE asset_id = %(id)s ORDER BY id;
+
+-- name: judge_commit
+-- The Judge's optimistic commit, one statement: the campaign must still be active at the version
+-- the worker read, the task in review at its version; then task -> complete and its
+-- judge_pending assets -> approved, with history. Zero rows back means stale: nothing changed.
+WITH camp AS (
+    SELECT c.id FROM campaigns c
+    JOIN tasks t ON t.campaign_id = c.id AND t.id = %(task_id)s
+    WHERE c.status = 'active' AND c.version = %(campaign_version)s
+    FOR SHARE OF c
+), task AS (
+    UPDATE tasks t SET status = 'complete'
+    WHERE t.id = %(task_id)s AND t.status = 'review' AND t.version = %(task_version)s
+      AND EXISTS (SELECT 1 FROM camp)
+    RETURNING t.id, t.campaign_id, t.task_type, t.priority, t.status, t.context, t.created_at,
+              t.assigned_worker_id, t.version
+), assets AS (
+    UPDATE video_assets a SET status = 'approved'
+    FROM task
+    WHERE a.task_id = task.id AND a.status = 'judge_pending'
+      AND (%(asset_ids)s::uuid[] IS NULL OR a.id = ANY(%(asset_ids)s::uuid[]))
+    RETURNING a.id
+), task_log AS (
+    INSERT INTO task_status_history (task_id, from_status, to_status, actor, reason)
+    SELECT id, 'review', 'complete', %(actor)s, %(reason)s FROM task
+), asset_log AS (
+    INSERT INTO asset_status_history (asset_id, from_status, to_status, actor, reason)
+    SELECT id, 'judge_pending', 'approved', %(actor)s, %(reason)s FROM assets
+)
+SELECT task.*, (SELECT coalesce(array_agg(id), ARRAY[]::uuid[]) FROM assets) AS approved
+FROM task;
+
+-- name: judge_commit_state
+SELECT c.status AS campaign_status, c.version AS campaign_version,
+       t.status AS task_status, t.version AS task_version
+FROM tasks t JOIN campaigns c ON c.id = t.campaign_id WHERE t.id = %(task_id)s;
+
+-- name: campaign_summary
+SELECT
+    (SELECT count(*) FROM agents WHERE campaign_id = %(id)s) AS agents,
+    (SELECT coalesce(jsonb_object_agg(status, n), jsonb_build_object()) FROM
+        (SELECT status, count(*) AS n FROM tasks WHERE campaign_id = %(id)s GROUP BY status) s)
+        AS tasks_by_status,
+    (SELECT coalesce(jsonb_object_agg(status, n), jsonb_build_object()) FROM
+        (SELECT status, count(*) AS n FROM video_assets WHERE campaign_id = %(id)s
+         GROUP BY status) s) AS assets_by_status,
+    (SELECT coalesce(jsonb_object_agg(platform, n), jsonb_build_object()) FROM
+        (SELECT platform, count(*) AS n FROM video_assets WHERE campaign_id = %(id)s
+         GROUP BY platform) s) AS assets_by_platform,
+    (SELECT coalesce(jsonb_object_agg(tier, n), jsonb_build_object()) FROM
+        (SELECT tier, count(*) AS n FROM video_assets WHERE campaign_id = %(id)s
+         GROUP BY tier) s) AS assets_by_tier;
+
+-- name: copy_assets
+COPY video_assets (id, agent_id, task_id, platform, tier, character_reference_id, status,
+                   metadata) FROM STDIN;
+
+-- name: copy_tasks
+COPY tasks (id, campaign_id, task_type, priority, status, context, assigned_worker_id)
+FROM STDIN;
+
+-- name: purge_asset_history
+DELETE FROM asset_status_history h USING video_assets a
+WHERE a.id = h.asset_id AND a.campaign_id = %(id)s;
+
+-- name: purge_task_history
+DELETE FROM task_status_history h USING tasks t
+WHERE t.id = h.task_id AND t.campaign_id = %(id)s;
+
+-- name: purge_assets
+DELETE FROM video_assets WHERE campaign_id = %(id)s;
+
+-- name: purge_tasks
+DELETE FROM tasks WHERE campaign_id = %(id)s;
+
+-- name: purge_agents
+DELETE FROM agents WHERE campaign_id = %(id)s;
+
+-- name: purge_campaign_row
+DELETE FROM campaigns WHERE id = %(id)s;

@@ -1,0 +1,697 @@
+# WARNING: this file is generated from _async.py by tools/async_to_sync.py.
+# DO NOT CHANGE: edit _async.py and run `make sync-api`.
+"""The synchronous data API. The sync API (`_sync.py`) is generated from this file by
+`tools/async_to_sync.py` (make sync-api); a test fails when the two drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Iterable, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+import psycopg
+from psycopg import Connection
+from psycopg.rows import class_row, dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from chimera_store import payload as payloads
+from chimera_store import validation as v
+from chimera_store.config import resolve_target
+from chimera_store.dberrors import translate, translate_connect_error
+from chimera_store.errors import (
+    ChimeraError,
+    DatabaseUnavailable,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    StaleState,
+)
+from chimera_store.records import (
+    Agent,
+    Campaign,
+    CampaignSummary,
+    JudgeCommit,
+    Page,
+    PurgeCounts,
+    StatusChange,
+    Task,
+    VideoAsset,
+    encode_cursor,
+)
+from chimera_store.sql import query
+from chimera_store.store import inputs
+from chimera_store.vocab import (
+    AssetStatus,
+    CampaignStatus,
+    Priority,
+    TaskStatus,
+    TaskType,
+    Tier,
+    asset_sources,
+    task_sources,
+)
+
+R = TypeVar("R", Campaign, Agent, Task, VideoAsset)
+_COPY_LINE = re.compile(r"COPY \w+, line (\d+)")
+
+
+class Store:
+    """Typed access to campaigns, agents, tasks and video assets.
+
+    Open with `await AsyncStore.open(url)` (a pool; URL as for the CLI, default the embedded
+    server), or wrap your own `AsyncConnectionPool` / `AsyncConnection`. Single operations are
+    atomic; `async with store.transaction() as tx:` runs several in one transaction.
+    """
+
+    def __init__(
+        self,
+        source: ConnectionPool[Connection[Any]] | Connection[Any],
+        *,
+        owns_pool: bool = False,
+    ) -> None:
+        self._pool = source if isinstance(source, ConnectionPool) else None
+        self._conn = source if isinstance(source, Connection) else None
+        self._owns_pool = owns_pool
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 30.0,
+        prepare_threshold: int | None = 5,
+    ) -> Store:
+        """A store over a new connection pool. `prepare_threshold=None` for pgbouncer < 1.21."""
+        target_url = url or resolve_target().url
+        pool: ConnectionPool[Connection[Any]] = ConnectionPool(
+            target_url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=connect_timeout,
+            open=False,
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": prepare_threshold,
+                "application_name": "chimera-store",
+            },
+        )
+        try:
+            pool.open(wait=True, timeout=connect_timeout)
+        except PoolTimeout:
+            pool.close()
+            try:  # one direct attempt, to say *why* the pool could not connect
+                conn = Connection.connect(target_url)
+                conn.close()
+            except psycopg.Error as exc:
+                raise translate_connect_error(exc) from None
+            raise DatabaseUnavailable("timed out connecting to the database") from None
+        return cls(pool, owns_pool=True)
+
+    def close(self) -> None:
+        if self._pool is not None and self._owns_pool:
+            self._pool.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- connections and transactions -------------------------------------------------------
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection[Any]]:
+        if self._conn is not None:
+            yield self._conn
+            return
+        assert self._pool is not None
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout:
+            raise DatabaseUnavailable("no database connection available (pool timeout)") from None
+        except psycopg.Error as exc:
+            raise translate(exc) from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """Run several operations atomically: `async with store.transaction() as tx: ...`."""
+        with self._connection() as conn:
+            try:
+                with conn.transaction():
+                    yield Store(conn)
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+
+    def _one(self, row_type: type[R], name: str, params: Mapping[str, Any]) -> R | None:
+        with self._connection() as conn:
+            try:
+                cur = conn.cursor(row_factory=class_row(row_type))
+                cur.execute(query(name), params)
+                return cur.fetchone()
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+
+    def _page(
+        self,
+        row_type: type[R],
+        name: str,
+        filters: Mapping[str, Any],
+        limit: int,
+        cursor: str | None,
+    ) -> Page[R]:
+        statement, params = inputs.list_statement(name, filters, limit=limit, cursor=cursor)
+        rows: list[R] = []
+        with self._connection() as conn:
+            try:
+                cur = conn.cursor(row_factory=class_row(row_type))
+                cur.execute(statement, params)
+                rows = cur.fetchall()
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            next_cursor = encode_cursor(last.created_at, last.id)
+        return Page(items=rows, next_cursor=next_cursor)
+
+    def _get(self, row_type: type[R], name: str, entity: str, id: UUID | str) -> R:
+        key = v.check_uuid(id, "id")
+        row = self._one(row_type, name, {"id": key})
+        if row is None:
+            raise NotFound(entity, key)
+        return row
+
+    # --- campaigns ---------------------------------------------------------------------------
+
+    def create_campaign(
+        self,
+        name: str,
+        goal_description: str,
+        status: CampaignStatus | str = CampaignStatus.DRAFT,
+        *,
+        id: UUID | str | None = None,
+    ) -> Campaign:
+        params = inputs.campaign_params(name, goal_description, status, id)
+        row = self._one(Campaign, "insert_campaign", params)
+        assert row is not None
+        return row
+
+    def get_campaign(self, id: UUID | str) -> Campaign:
+        return self._get(Campaign, "get_campaign", "campaign", id)
+
+    def list_campaigns(
+        self,
+        *,
+        status: CampaignStatus | str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Campaign]:
+        filters = {"status": inputs.filter_value(status, CampaignStatus, "status")}
+        return self._page(Campaign, "list_campaigns", filters, limit, cursor)
+
+    def update_campaign(
+        self,
+        id: UUID | str,
+        *,
+        name: str | None = None,
+        goal_description: str | None = None,
+        status: CampaignStatus | str | None = None,
+        expected_version: int | None = None,
+    ) -> Campaign:
+        """Change fields; with `expected_version`, raise StaleState if the row has moved on."""
+        key = v.check_uuid(id, "id")
+        params = {
+            "id": key,
+            "name": None if name is None else v.check_text(name, "name"),
+            "goal_description": None
+            if goal_description is None
+            else v.check_text(goal_description, "goal_description", max_len=v.MAX_TEXT),
+            "status": None if status is None else inputs.vocab(status, CampaignStatus, "status"),
+            "expected_version": expected_version,
+        }
+        row = self._one(Campaign, "update_campaign", params)
+        if row is None:
+            current = self.get_campaign(key)  # raises NotFound
+            raise StaleState(
+                f"campaign {key} is at version {current.version}, not {expected_version}",
+                current_version=current.version,
+            )
+        return row
+
+    # --- agents ------------------------------------------------------------------------------
+
+    def create_agent(
+        self,
+        campaign_id: UUID | str,
+        soul_md_path: str,
+        character_reference_id: str,
+        *,
+        id: UUID | str | None = None,
+    ) -> Agent:
+        params = inputs.agent_params(campaign_id, soul_md_path, character_reference_id, id)
+        row = self._one(Agent, "insert_agent", params)
+        assert row is not None
+        return row
+
+    def get_agent(self, id: UUID | str) -> Agent:
+        return self._get(Agent, "get_agent", "agent", id)
+
+    def list_agents(
+        self, campaign_id: UUID | str, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[Agent]:
+        filters = {"campaign_id": inputs.filter_value(campaign_id, None, "campaign_id")}
+        return self._page(Agent, "list_agents", filters, limit, cursor)
+
+    def update_agent(
+        self,
+        id: UUID | str,
+        *,
+        soul_md_path: str | None = None,
+        character_reference_id: str | None = None,
+    ) -> Agent:
+        key = v.check_uuid(id, "id")
+        params = {
+            "id": key,
+            "soul_md_path": None
+            if soul_md_path is None
+            else v.check_text(soul_md_path, "soul_md_path", max_len=1024),
+            "character_reference_id": None
+            if character_reference_id is None
+            else v.check_text(character_reference_id, "character_reference_id"),
+        }
+        row = self._one(Agent, "update_agent", params)
+        if row is None:
+            raise NotFound("agent", key)
+        return row
+
+    # --- tasks -------------------------------------------------------------------------------
+
+    def create_task(
+        self,
+        campaign_id: UUID | str,
+        task_type: TaskType | str,
+        priority: Priority | str,
+        context: Mapping[str, Any],
+        *,
+        status: TaskStatus | str = TaskStatus.PENDING,
+        id: UUID | str | None = None,
+        assigned_worker_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> Task:
+        params = inputs.task_params(
+            campaign_id, task_type, priority, context, status, id, assigned_worker_id, created_at
+        )
+        row = self._one(Task, "insert_task", params)
+        assert row is not None
+        return row
+
+    def get_task(self, id: UUID | str) -> Task:
+        return self._get(Task, "get_task", "task", id)
+
+    def list_tasks(
+        self,
+        campaign_id: UUID | str,
+        *,
+        status: TaskStatus | str | None = None,
+        task_type: TaskType | str | None = None,
+        priority: Priority | str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Task]:
+        filters = {
+            "campaign_id": inputs.filter_value(campaign_id, None, "campaign_id"),
+            "status": inputs.filter_value(status, TaskStatus, "status"),
+            "task_type": inputs.filter_value(task_type, TaskType, "task_type"),
+            "priority": inputs.filter_value(priority, Priority, "priority"),
+        }
+        return self._page(Task, "list_tasks", filters, limit, cursor)
+
+    def update_task(
+        self,
+        id: UUID | str,
+        *,
+        priority: Priority | str | None = None,
+        context: Mapping[str, Any] | None = None,
+        assigned_worker_id: str | None = None,
+    ) -> Task:
+        """Change priority, context or worker; status changes go through `transition_task`."""
+        key = v.check_uuid(id, "id")
+        from psycopg.types.json import Jsonb
+
+        params = {
+            "id": key,
+            "priority": None if priority is None else inputs.vocab(priority, Priority, "priority"),
+            "context": None if context is None else Jsonb(v.check_context(context)),
+            "assigned_worker_id": None
+            if assigned_worker_id is None
+            else v.check_text(assigned_worker_id, "assigned_worker_id"),
+        }
+        row = self._one(Task, "update_task", params)
+        if row is None:
+            raise NotFound("task", key)
+        return row
+
+    def transition_task(
+        self,
+        id: UUID | str,
+        to_status: TaskStatus | str,
+        *,
+        actor: str,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> Task:
+        """Move a task along its life cycle (one compare-and-set, recorded in its history).
+
+        Raises InvalidTransition (nothing changed) for a move the rules forbid, StaleState when
+        `expected_version` no longer matches. A repeated `idempotency_key` returns the task as it
+        is, without error and without a second history entry.
+        """
+        key = v.check_uuid(id, "id")
+        target = TaskStatus(inputs.vocab(to_status, TaskStatus, "to_status"))
+        params = _transition_params(
+            key,
+            target.value,
+            task_sources(target),
+            actor,
+            reason,
+            idempotency_key,
+            expected_version,
+        )
+        row = self._one(Task, "transition_task", params)
+        if row is not None:
+            return row
+        current = self.get_task(key)
+        if idempotency_key is not None and self._seen(
+            "task_idempotent_hit", key, idempotency_key
+        ):
+            return current
+        if expected_version is not None and current.version != expected_version:
+            raise StaleState(
+                f"task {key} is at version {current.version}, not {expected_version}",
+                current_version=current.version,
+            )
+        raise InvalidTransition("task", key, current.status, target.value)
+
+    def task_history(self, id: UUID | str) -> list[StatusChange]:
+        return self._history("task_history", v.check_uuid(id, "id"))
+
+    # --- video assets ------------------------------------------------------------------------
+
+    def create_asset(
+        self,
+        agent_id: UUID | str,
+        task_id: UUID | str,
+        platform: str,
+        tier: Tier | str,
+        character_reference_id: str,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        status: AssetStatus | str = AssetStatus.DRAFT,
+        id: UUID | str | None = None,
+    ) -> VideoAsset:
+        params = inputs.asset_params(
+            agent_id, task_id, platform, tier, character_reference_id, metadata, status, id
+        )
+        row = self._one(VideoAsset, "insert_asset", params)
+        assert row is not None
+        return row
+
+    def get_asset(self, id: UUID | str) -> VideoAsset:
+        return self._get(VideoAsset, "get_asset", "video asset", id)
+
+    def list_assets(
+        self,
+        *,
+        campaign_id: UUID | str | None = None,
+        agent_id: UUID | str | None = None,
+        task_id: UUID | str | None = None,
+        status: AssetStatus | str | None = None,
+        platform: str | None = None,
+        tier: Tier | str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[VideoAsset]:
+        """Assets of a campaign, an agent or a task (at least one), newest first.
+
+        `metadata` filters by containment (`{"resolution": "1080x1920"}`), served by a GIN index.
+        """
+        if campaign_id is None and agent_id is None and task_id is None:
+            raise InvalidInput("campaign_id", "give campaign_id, agent_id or task_id")
+        filters = {
+            "campaign_id": inputs.filter_value(campaign_id, None, "campaign_id"),
+            "agent_id": inputs.filter_value(agent_id, None, "agent_id"),
+            "task_id": inputs.filter_value(task_id, None, "task_id"),
+            "status": inputs.filter_value(status, AssetStatus, "status"),
+            "platform": inputs.filter_value(platform, None, "platform"),
+            "tier": inputs.filter_value(tier, Tier, "tier"),
+            "metadata": metadata,
+        }
+        return self._page(VideoAsset, "list_assets", filters, limit, cursor)
+
+    def update_asset_metadata(
+        self, id: UUID | str, metadata: Mapping[str, Any]
+    ) -> VideoAsset:
+        from psycopg.types.json import Jsonb
+
+        key = v.check_uuid(id, "id")
+        params = {"id": key, "metadata": Jsonb(v.check_json_object(metadata, "metadata"))}
+        row = self._one(VideoAsset, "update_asset_metadata", params)
+        if row is None:
+            raise NotFound("video asset", key)
+        return row
+
+    def transition_asset(
+        self,
+        id: UUID | str,
+        to_status: AssetStatus | str,
+        *,
+        actor: str,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> VideoAsset:
+        """Move an asset along `draft -> judge_pending -> approved | rejected -> published`."""
+        key = v.check_uuid(id, "id")
+        target = AssetStatus(inputs.vocab(to_status, AssetStatus, "to_status"))
+        params = _transition_params(
+            key,
+            target.value,
+            asset_sources(target),
+            actor,
+            reason,
+            idempotency_key,
+            expected_version,
+        )
+        row = self._one(VideoAsset, "transition_asset", params)
+        if row is not None:
+            return row
+        current = self.get_asset(key)
+        if idempotency_key is not None and self._seen(
+            "asset_idempotent_hit", key, idempotency_key
+        ):
+            return current
+        if expected_version is not None and current.version != expected_version:
+            raise StaleState(
+                f"video asset {key} is at version {current.version}, not {expected_version}",
+                current_version=current.version,
+            )
+        raise InvalidTransition("video asset", key, current.status, target.value)
+
+    def asset_history(self, id: UUID | str) -> list[StatusChange]:
+        return self._history("asset_history", v.check_uuid(id, "id"))
+
+    def _seen(self, name: str, key: UUID, idempotency_key: str) -> bool:
+        with self._connection() as conn:
+            try:
+                cur = conn.execute(query(name), {"id": key, "key": idempotency_key})
+                return cur.fetchone() is not None
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+
+    def _history(self, name: str, key: UUID) -> list[StatusChange]:
+        with self._connection() as conn:
+            try:
+                cur = conn.cursor(row_factory=class_row(StatusChange))
+                cur.execute(query(name), {"id": key})
+                return cur.fetchall()
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+
+    # --- the Judge ---------------------------------------------------------------------------
+
+    def judge_commit(
+        self,
+        task_id: UUID | str,
+        *,
+        campaign_version: int,
+        task_version: int,
+        actor: str,
+        reason: str | None = None,
+        asset_ids: Iterable[UUID | str] | None = None,
+    ) -> JudgeCommit:
+        """Commit a reviewed task and approve its judge_pending assets, atomically.
+
+        Only if the campaign is still `active` at `campaign_version` and the task is still in
+        `review` at `task_version` (the versions the worker started from); otherwise StaleState
+        and nothing changes.
+        """
+        key = v.check_uuid(task_id, "task_id")
+        ids = None if asset_ids is None else [v.check_uuid(a, "asset_ids") for a in asset_ids]
+        params = {
+            "task_id": key,
+            "campaign_version": campaign_version,
+            "task_version": task_version,
+            "actor": v.check_text(actor, "actor"),
+            "reason": None
+            if reason is None
+            else v.check_text(reason, "reason", max_len=v.MAX_TEXT),
+            "asset_ids": ids,
+        }
+        state: dict[str, Any] | None = None
+        with self._connection() as conn:
+            try:
+                cur = conn.cursor(row_factory=dict_row)
+                cur.execute(query("judge_commit"), params)
+                row = cur.fetchone()
+                if row is None:
+                    cur.execute(query("judge_commit_state"), {"task_id": key})
+                    state = cur.fetchone()
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+        if row is not None:
+            approved = list(row.pop("approved"))
+            return JudgeCommit(task=Task(**row), approved_asset_ids=approved)
+        if state is None:
+            raise NotFound("task", key)
+        raise StaleState(
+            f"refused a stale commit of task {key}: campaign is {state['campaign_status']} at "
+            f"version {state['campaign_version']} (expected active at {campaign_version}), task is "
+            f"{state['task_status']} at version {state['task_version']} (expected review at "
+            f"{task_version})",
+            **state,
+        )
+
+    # --- reports -----------------------------------------------------------------------------
+
+    def campaign_summary(self, id: UUID | str) -> CampaignSummary:
+        campaign = self.get_campaign(id)
+        with self._connection() as conn:
+            try:
+                cur = conn.cursor(row_factory=dict_row)
+                cur.execute(query("campaign_summary"), {"id": campaign.id})
+                row = cur.fetchone()
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+        assert row is not None
+        return CampaignSummary(campaign=campaign, **row)
+
+    # --- queue payloads ----------------------------------------------------------------------
+
+    def create_task_from_payload(
+        self, payload: Mapping[str, Any], campaign_id: UUID | str
+    ) -> Task:
+        """Persist a Planner -> Worker queue payload (validated against its JSON Schema)."""
+        model = payloads.parse_payload(payload)
+        return self.create_task(
+            campaign_id,
+            model.task_type,
+            model.priority,
+            model.context_dict(),
+            status=model.status,
+            id=model.task_id,
+            assigned_worker_id=model.assigned_worker_id,
+            created_at=model.created_at,
+        )
+
+    # --- bulk ingest and purge ---------------------------------------------------------------
+
+    def bulk_insert_assets(self, records: Iterable[Mapping[str, Any]]) -> int:
+        """Stream assets in with COPY: constant memory, all or nothing, bad rows by position."""
+        return self._copy("copy_assets", inputs.asset_copy_row, records)
+
+    def bulk_insert_tasks(self, records: Iterable[Mapping[str, Any]]) -> int:
+        return self._copy("copy_tasks", inputs.task_copy_row, records)
+
+    def _copy(self, name: str, to_row: Any, records: Iterable[Mapping[str, Any]]) -> int:
+        count = 0
+        with self._connection() as conn:
+            try:
+                with conn.transaction():
+                    cur = conn.cursor()
+                    with cur.copy(query(name)) as copy:
+                        for count, record in enumerate(records, start=1):
+                            try:
+                                row = to_row(record)
+                            except InvalidInput as exc:
+                                raise InvalidInput(exc.field, exc.reason, position=count) from None
+                            copy.write_row(row)
+            except psycopg.Error as exc:
+                raise _copy_error(exc) from None
+        return count
+
+    def purge_campaign(self, id: UUID | str) -> PurgeCounts:
+        """Delete a campaign with its agents, tasks, assets and history, in one transaction."""
+        key = v.check_uuid(id, "id")
+        counts: dict[str, int] = {}
+        with self._connection() as conn:
+            try:
+                with conn.transaction():
+                    for field, name in (
+                        ("asset_history", "purge_asset_history"),
+                        ("task_history", "purge_task_history"),
+                        ("video_assets", "purge_assets"),
+                        ("tasks", "purge_tasks"),
+                        ("agents", "purge_agents"),
+                        ("campaigns", "purge_campaign_row"),
+                    ):
+                        cur = conn.execute(query(name), {"id": key})
+                        counts[field] = cur.rowcount
+                    if counts["campaigns"] == 0:
+                        raise NotFound("campaign", key)
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+        return PurgeCounts(**counts)
+
+
+def _transition_params(
+    key: UUID,
+    to_status: str,
+    sources: list[str],
+    actor: str,
+    reason: str | None,
+    idempotency_key: str | None,
+    expected_version: int | None,
+) -> dict[str, Any]:
+    return {
+        "id": key,
+        "to_status": to_status,
+        "from_statuses": sources,
+        "actor": v.check_text(actor, "actor"),
+        "reason": None if reason is None else v.check_text(reason, "reason", max_len=v.MAX_TEXT),
+        "idempotency_key": None
+        if idempotency_key is None
+        else v.check_text(idempotency_key, "idempotency_key"),
+        "expected_version": expected_version,
+    }
+
+
+def _copy_error(exc: psycopg.Error) -> ChimeraError:
+    """A COPY failure names the record (1-based) the server stopped at."""
+    error = translate(exc)
+    match = _COPY_LINE.search(exc.diag.context or "")
+    if match and isinstance(error, InvalidInput | ChimeraError):
+        position = int(match.group(1))
+        if isinstance(error, InvalidInput):
+            return InvalidInput(error.field, error.reason, position=position)
+        error.message = f"record {position}: {error.message}"
+    return error

@@ -1,0 +1,229 @@
+"""Pure input handling for the data API: validation, statement parameters, list filters.
+
+Shared by the async and sync stores so that neither holds logic of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from chimera_store import validation as v
+from chimera_store.errors import InvalidInput
+from chimera_store.records import decode_cursor
+from chimera_store.sql import query
+from chimera_store.vocab import (
+    AssetStatus,
+    CampaignStatus,
+    Priority,
+    TaskStatus,
+    TaskType,
+    Tier,
+)
+
+
+def vocab(value: Any, enum: type[Any], field: str) -> str:
+    try:
+        return str(enum(value).value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum)
+        raise InvalidInput(field, f"{str(value)[:40]!r} is not one of: {allowed}") from None
+
+
+def optional_id(value: Any, field: str = "id") -> UUID | None:
+    return None if value is None else v.check_uuid(value, field)
+
+
+def campaign_params(
+    name: Any, goal_description: Any, status: Any = "draft", id: Any = None
+) -> dict[str, Any]:
+    return {
+        "id": optional_id(id),
+        "name": v.check_text(name, "name"),
+        "goal_description": v.check_text(goal_description, "goal_description", max_len=v.MAX_TEXT),
+        "status": vocab(status, CampaignStatus, "status"),
+    }
+
+
+def agent_params(
+    campaign_id: Any, soul_md_path: Any, character_reference_id: Any, id: Any = None
+) -> dict[str, Any]:
+    return {
+        "id": optional_id(id),
+        "campaign_id": v.check_uuid(campaign_id, "campaign_id"),
+        "soul_md_path": v.check_text(soul_md_path, "soul_md_path", max_len=1024),
+        "character_reference_id": v.check_text(character_reference_id, "character_reference_id"),
+    }
+
+
+def task_params(
+    campaign_id: Any,
+    task_type: Any,
+    priority: Any,
+    context: Any,
+    status: Any = "pending",
+    id: Any = None,
+    assigned_worker_id: Any = None,
+    created_at: datetime | None = None,
+) -> dict[str, Any]:
+    if assigned_worker_id is not None:
+        v.check_text(assigned_worker_id, "assigned_worker_id")
+    if created_at is not None and (
+        not isinstance(created_at, datetime) or created_at.tzinfo is None
+    ):
+        raise InvalidInput("created_at", "must be a timezone-aware datetime")
+    return {
+        "id": optional_id(id),
+        "campaign_id": v.check_uuid(campaign_id, "campaign_id"),
+        "task_type": vocab(task_type, TaskType, "task_type"),
+        "priority": vocab(priority, Priority, "priority"),
+        "status": vocab(status, TaskStatus, "status"),
+        "context": Jsonb(v.check_context(context)),
+        "assigned_worker_id": assigned_worker_id,
+        "created_at": created_at,
+    }
+
+
+def asset_params(
+    agent_id: Any,
+    task_id: Any,
+    platform: Any,
+    tier: Any,
+    character_reference_id: Any,
+    metadata: Any = None,
+    status: Any = "draft",
+    id: Any = None,
+) -> dict[str, Any]:
+    plat = v.check_text(platform, "platform", max_len=32)
+    if not plat.replace("_", "").isalnum() or plat != plat.lower() or not plat.isascii():
+        raise InvalidInput("platform", "lowercase letters, digits and _ only (e.g. tiktok)")
+    return {
+        "id": optional_id(id),
+        "agent_id": v.check_uuid(agent_id, "agent_id"),
+        "task_id": v.check_uuid(task_id, "task_id"),
+        "platform": plat,
+        "tier": vocab(tier, Tier, "tier"),
+        "character_reference_id": v.check_text(character_reference_id, "character_reference_id"),
+        "status": vocab(status, AssetStatus, "status"),
+        "metadata": Jsonb(v.check_json_object({} if metadata is None else metadata, "metadata")),
+    }
+
+
+def asset_copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """One bulk-ingest record as a COPY row (id generated client-side: COPY has no RETURNING)."""
+    if not isinstance(record, Mapping):
+        raise InvalidInput("record", "must be a mapping of asset fields")
+    unknown = set(record) - {
+        "id",
+        "agent_id",
+        "task_id",
+        "platform",
+        "tier",
+        "character_reference_id",
+        "status",
+        "metadata",
+    }
+    if unknown:
+        raise InvalidInput(sorted(unknown)[0], "unknown field")
+    try:
+        p = asset_params(**record)
+    except TypeError as exc:
+        raise InvalidInput("record", str(exc)) from None
+    import uuid
+
+    return (
+        p["id"] or uuid.uuid4(),
+        p["agent_id"],
+        p["task_id"],
+        p["platform"],
+        p["tier"],
+        p["character_reference_id"],
+        p["status"],
+        p["metadata"],
+    )
+
+
+def task_copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    if not isinstance(record, Mapping):
+        raise InvalidInput("record", "must be a mapping of task fields")
+    unknown = set(record) - {
+        "id",
+        "campaign_id",
+        "task_type",
+        "priority",
+        "status",
+        "context",
+        "assigned_worker_id",
+    }
+    if unknown:
+        raise InvalidInput(sorted(unknown)[0], "unknown field")
+    try:
+        p = task_params(**record)
+    except TypeError as exc:
+        raise InvalidInput("record", str(exc)) from None
+    import uuid
+
+    return (
+        p["id"] or uuid.uuid4(),
+        p["campaign_id"],
+        p["task_type"],
+        p["priority"],
+        p["status"],
+        p["context"],
+        p["assigned_worker_id"],
+    )
+
+
+# --- list filters ----------------------------------------------------------------------------
+
+_FILTER_SQL: dict[str, sql.Composable] = {
+    name: sql.SQL(f"{name} = %({name})s")  # constant column names only
+    for name in (
+        "campaign_id",
+        "agent_id",
+        "task_id",
+        "status",
+        "platform",
+        "tier",
+        "task_type",
+        "priority",
+    )
+}
+_METADATA = sql.SQL("metadata @> %(metadata)s")
+_CURSOR = sql.SQL("(created_at, id) < (%(cursor_at)s, %(cursor_id)s)")
+_TRUE = sql.SQL("TRUE")
+
+
+def list_statement(
+    name: str, filters: Mapping[str, Any], *, limit: int, cursor: str | None
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The named list query with only the given filters (all values bound)."""
+    parts: list[sql.Composable] = []
+    params: dict[str, Any] = {"limit": v.check_limit(limit) + 1}
+    for key, value in filters.items():
+        if value is None:
+            continue
+        if key == "metadata":
+            parts.append(_METADATA)
+            params["metadata"] = Jsonb(v.check_json_object(value, "metadata"))
+        else:
+            parts.append(_FILTER_SQL[key])
+            params[key] = value
+    if cursor is not None:
+        params["cursor_at"], params["cursor_id"] = decode_cursor(cursor)
+        parts.append(_CURSOR)
+    where = sql.SQL(" AND ").join(parts) if parts else _TRUE
+    return sql.SQL(query(name)).format(filters=where), params
+
+
+def filter_value(value: Any, enum: type[Any] | None, field: str) -> Any:
+    if value is None:
+        return None
+    if enum is None:
+        return v.check_uuid(value, field) if field.endswith("_id") else v.check_text(value, field)
+    return vocab(value, enum, field)

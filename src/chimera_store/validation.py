@@ -1,0 +1,120 @@
+"""Input checks that PostgreSQL would otherwise answer with a driver error (or not at all).
+
+Pure functions; they raise InvalidInput naming the field and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+from uuid import UUID
+
+from chimera_store.errors import InvalidInput
+
+MAX_JSON_BYTES = 256 * 1024  # per context / metadata document
+MAX_JSON_DEPTH = 32
+MAX_TEXT = 10_000  # characters in a free-text field (goal_description, reason)
+MAX_NAME = 200  # characters in names, paths, references, platform
+
+
+def check_uuid(value: Any, field: str) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidInput(field, f"not a UUID: {str(value)[:60]!r}") from None
+
+
+def check_text(
+    value: Any, field: str, *, max_len: int = MAX_NAME, allow_empty: bool = False
+) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(field, f"must be a string, got {type(value).__name__}")
+    check_string_content(value, field)
+    if not allow_empty and not value.strip():
+        raise InvalidInput(field, "must not be empty")
+    if len(value) > max_len:
+        raise InvalidInput(field, f"longer than {max_len} characters")
+    return value
+
+
+def check_string_content(value: str, field: str) -> None:
+    if "\x00" in value:
+        raise InvalidInput(
+            field, "contains a NUL character (\\u0000), which PostgreSQL cannot store"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(field, "contains a lone surrogate (not valid Unicode)") from None
+
+
+def check_json_object(value: Any, field: str) -> dict[str, Any]:
+    """A JSON object PostgreSQL's jsonb can store and give back unchanged."""
+    if not isinstance(value, dict):
+        raise InvalidInput(field, f"must be a JSON object, got {type(value).__name__}")
+    _walk(value, field, 0)
+    try:
+        size = len(json.dumps(value, allow_nan=False).encode("utf-8"))
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(field, f"not JSON-serialisable: {exc}") from None
+    if size > MAX_JSON_BYTES:
+        raise InvalidInput(field, f"larger than {MAX_JSON_BYTES} bytes ({size})")
+    return value
+
+
+def _walk(value: Any, path: str, depth: int) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidInput(path, f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInput(path, f"object keys must be strings, got {type(key).__name__}")
+            check_string_content(key, f"{path}.{key[:40]}")
+            _walk(item, f"{path}.{key[:40]}", depth + 1)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _walk(item, f"{path}[{index}]", depth + 1)
+    elif isinstance(value, str):
+        check_string_content(value, path)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise InvalidInput(path, "NaN and Infinity are not valid JSON numbers")
+    elif isinstance(value, int):
+        return
+    else:
+        raise InvalidInput(path, f"{type(value).__name__} is not a JSON value")
+
+
+def check_context(value: Any) -> dict[str, Any]:
+    """Task context: goal_description (string, required), persona_constraints (list of strings),
+    required_resources (list of mcp:// URIs); other keys allowed and kept unchanged."""
+    context = check_json_object(value, "context")
+    goal = context.get("goal_description")
+    if not isinstance(goal, str) or not goal.strip():
+        raise InvalidInput("context.goal_description", "required, a non-empty string")
+    if len(goal) > MAX_TEXT:
+        raise InvalidInput("context.goal_description", f"longer than {MAX_TEXT} characters")
+    if "persona_constraints" in context:
+        items = context["persona_constraints"]
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise InvalidInput("context.persona_constraints", "must be a list of strings")
+    if "required_resources" in context:
+        items = context["required_resources"]
+        if not isinstance(items, list) or not all(
+            isinstance(i, str) and i.startswith("mcp://") and len(i) > len("mcp://") for i in items
+        ):
+            raise InvalidInput(
+                "context.required_resources", "must be a list of mcp:// resource URIs"
+            )
+    return context
+
+
+def check_limit(limit: Any) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
+        raise InvalidInput("limit", "must be an integer from 1 to 1000")
+    return limit

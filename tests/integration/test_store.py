@@ -1,0 +1,352 @@
+"""The data API on real PostgreSQL, for both flavours (sync and async share these tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from chimera_store import (
+    HasChildren,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    ParentNotFound,
+    StaleState,
+)
+from chimera_store.payload import payload_json_schema, task_to_payload
+from chimera_store.store import AsyncStore, Store
+from chimera_store.vocab import ASSET_TRANSITIONS, TASK_TRANSITIONS, AssetStatus, TaskStatus
+
+CONTEXT = {
+    "goal_description": "Tease the drop",
+    "persona_constraints": ["warm"],
+    "required_resources": ["mcp://memory/recent"],
+}
+
+
+class Sync:
+    """Runs the async store's coroutines to completion, so one test body checks both flavours."""
+
+    def __init__(self, store: Any, runner: asyncio.Runner | None) -> None:
+        self._store = store
+        self._runner = runner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if self._runner is None or not callable(attr):
+            return attr
+        runner = self._runner
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return runner.run(attr(*args, **kwargs))
+
+        return call
+
+
+@pytest.fixture(params=["sync", "async"])
+def store(request: pytest.FixtureRequest, db_url: str) -> Iterator[Any]:
+    if request.param == "sync":
+        s = Store.open(db_url, max_size=4)
+        yield Sync(s, None)
+        s.close()
+    else:
+        with asyncio.Runner() as runner:
+            a = runner.run(AsyncStore.open(db_url, max_size=4))
+            yield Sync(a, runner)
+            runner.run(a.close())
+
+
+def count(url: str, table: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def world(store: Any) -> tuple[Any, Any, Any]:
+    c = store.create_campaign("Launch", "Grow the audience", "active")
+    a = store.create_agent(c.id, "souls/aria/SOUL.md", "lora:aria")
+    t = store.create_task(c.id, "generate_content", "high", CONTEXT)
+    return c, a, t
+
+
+def test_create_get_and_list(store: Any, db_url: str) -> None:
+    c, a, t = world(store)
+    assert store.get_campaign(c.id) == c
+    assert store.get_agent(a.id) == a and store.get_task(t.id) == t
+    assert t.status == "pending" and t.context == CONTEXT and t.version == 1
+    v = store.create_asset(a.id, t.id, "tiktok", "tier1", "lora:aria", {"duration": 9.5})
+    assert v.campaign_id == c.id and v.status == "draft"
+    assert store.list_agents(c.id).items == [a]
+    assert store.list_tasks(c.id).items == [t]
+    assert store.list_assets(campaign_id=c.id).items == [v]
+    assert store.list_assets(agent_id=a.id).items == [v]
+    assert store.list_assets(task_id=t.id).items == [v]
+
+
+def test_errors_are_typed(store: Any, db_url: str) -> None:
+    c, a, t = world(store)
+    with pytest.raises(NotFound):
+        store.get_task(uuid.uuid4())
+    missing = uuid.uuid4()
+    with pytest.raises(ParentNotFound) as info:
+        store.create_agent(missing, "p", "r")
+    assert info.value.entity == "campaign" and str(missing) in str(info.value)
+    with pytest.raises(ParentNotFound) as info2:
+        store.create_asset(a.id, uuid.uuid4(), "tiktok", "tier1", "r")
+    assert info2.value.field == "task_id"
+    other = store.create_campaign("Other", "g", "active")
+    other_task = store.create_task(other.id, "reply_comment", "low", CONTEXT)
+    with pytest.raises(InvalidInput) as info3:
+        store.create_asset(a.id, other_task.id, "tiktok", "tier1", "r")
+    assert info3.value.field == "agent_id"
+    with pytest.raises(InvalidInput) as info4:
+        store.create_task(c.id, "dance", "high", CONTEXT)
+    assert info4.value.field == "task_type"
+    assert count(db_url, "video_assets") == 0 and count(db_url, "tasks") == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"context": {"persona_constraints": []}}, "context.goal_description"),
+        ({"context": {**CONTEXT, "persona_constraints": [1]}}, "context.persona_constraints"),
+        (
+            {"context": {**CONTEXT, "required_resources": ["http://x"]}},
+            "context.required_resources",
+        ),
+        ({"context": {**CONTEXT, "x": float("nan")}}, "context.x"),
+        ({"context": {**CONTEXT, "x": "a\x00b"}}, "context.x"),
+        ({"context": {**CONTEXT, "x": "\ud800"}}, "context.x"),
+        ({"priority": "urgent"}, "priority"),
+        ({"campaign_id": "not-a-uuid"}, "campaign_id"),
+    ],
+)
+def test_invalid_task_input_writes_nothing(
+    store: Any, db_url: str, kwargs: dict[str, Any], field: str
+) -> None:
+    c = store.create_campaign("C", "g", "active")
+    args = {
+        "campaign_id": c.id,
+        "task_type": "reply_comment",
+        "priority": "low",
+        "context": CONTEXT,
+        **kwargs,
+    }
+    with pytest.raises(InvalidInput) as info:
+        store.create_task(**args)
+    assert info.value.field == field
+    assert count(db_url, "tasks") == 0
+
+
+def test_metadata_containment_and_filters(store: Any) -> None:
+    c, a, t = world(store)
+    hd = store.create_asset(a.id, t.id, "tiktok", "tier1", "r", {"resolution": "1080x1920"})
+    store.create_asset(a.id, t.id, "youtube", "tier2", "r", {"resolution": "1920x1080"})
+    page = store.list_assets(campaign_id=c.id, metadata={"resolution": "1080x1920"})
+    assert [x.id for x in page.items] == [hd.id]
+    assert [x.id for x in store.list_assets(campaign_id=c.id, platform="tiktok").items] == [hd.id]
+    assert len(store.list_assets(campaign_id=c.id, tier="tier2").items) == 1
+
+
+def test_keyset_pagination(store: Any) -> None:
+    c, a, t = world(store)
+    made = [store.create_asset(a.id, t.id, "tiktok", "tier1", "r", {"n": i}).id for i in range(7)]
+    seen: list[Any] = []
+    cursor = None
+    while True:
+        page = store.list_assets(campaign_id=c.id, limit=3, cursor=cursor)
+        seen.extend(x.id for x in page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(made) and len(seen) == len(set(seen)) == 7
+    with pytest.raises(InvalidInput):
+        store.list_assets(campaign_id=c.id, cursor="garbage!")
+
+
+@pytest.mark.parametrize("src", list(TaskStatus))
+@pytest.mark.parametrize("dst", list(TaskStatus))
+def test_every_task_transition_pair(
+    store: Any, db_url: str, src: TaskStatus, dst: TaskStatus
+) -> None:
+    c = store.create_campaign("C", "g", "active")
+    t = store.create_task(c.id, "reply_comment", "low", CONTEXT, status=src.value)
+    if dst in TASK_TRANSITIONS[src]:
+        moved = store.transition_task(t.id, dst, actor="worker-1", reason="test")
+        assert moved.status == dst and moved.version == t.version + 1
+        history = store.task_history(t.id)
+        assert [(h.from_status, h.to_status, h.actor) for h in history] == [
+            (src.value, dst.value, "worker-1")
+        ]
+    else:
+        with pytest.raises(InvalidTransition) as info:
+            store.transition_task(t.id, dst, actor="worker-1")
+        assert (info.value.current, info.value.requested) == (src.value, dst.value)
+        assert store.get_task(t.id) == t
+        assert count(db_url, "task_status_history") == 0
+
+
+@pytest.mark.parametrize("src", list(AssetStatus))
+@pytest.mark.parametrize("dst", list(AssetStatus))
+def test_every_asset_transition_pair(
+    store: Any, db_url: str, src: AssetStatus, dst: AssetStatus
+) -> None:
+    c, a, t = world(store)
+    v = store.create_asset(a.id, t.id, "tiktok", "tier1", "r", status=src.value)
+    if dst in ASSET_TRANSITIONS[src]:
+        moved = store.transition_asset(v.id, dst, actor="judge")
+        assert moved.status == dst
+        assert [h.to_status for h in store.asset_history(v.id)] == [dst.value]
+    else:
+        with pytest.raises(InvalidTransition):
+            store.transition_asset(v.id, dst, actor="judge")
+        assert store.get_asset(v.id) == v
+        assert count(db_url, "asset_status_history") == 0
+
+
+def test_idempotency_key_makes_retry_a_noop(store: Any, db_url: str) -> None:
+    c, a, t = world(store)
+    first = store.transition_task(t.id, "in_progress", actor="w", idempotency_key="k1")
+    again = store.transition_task(t.id, "in_progress", actor="w", idempotency_key="k1")
+    assert again == first and count(db_url, "task_status_history") == 1
+
+
+def test_judge_commit_and_stale_commit(store: Any, db_url: str) -> None:
+    c, a, t = world(store)
+    v = store.create_asset(a.id, t.id, "tiktok", "tier1", "r", status="judge_pending")
+    t = store.transition_task(t.id, "in_progress", actor="w")
+    t = store.transition_task(t.id, "review", actor="w")
+    # The campaign changes (paused then resumed) after the worker read it: stale.
+    store.update_campaign(c.id, status="paused")
+    store.update_campaign(c.id, status="active")
+    with psycopg.connect(db_url) as conn:
+        before = conn.execute(
+            "SELECT t::text FROM tasks t UNION ALL SELECT v::text FROM video_assets v"
+        ).fetchall()
+    with pytest.raises(StaleState):
+        store.judge_commit(t.id, campaign_version=c.version, task_version=t.version, actor="judge")
+    with psycopg.connect(db_url) as conn:
+        after = conn.execute(
+            "SELECT t::text FROM tasks t UNION ALL SELECT v::text FROM video_assets v"
+        ).fetchall()
+    assert before == after
+    fresh = store.get_campaign(c.id)
+    done = store.judge_commit(
+        t.id, campaign_version=fresh.version, task_version=t.version, actor="judge"
+    )
+    assert done.task.status == "complete" and done.approved_asset_ids == [v.id]
+    assert store.get_asset(v.id).status == "approved"
+    assert [h.to_status for h in store.task_history(t.id)] == ["in_progress", "review", "complete"]
+
+
+def test_campaign_summary(store: Any) -> None:
+    c, a, t = world(store)
+    store.create_asset(a.id, t.id, "tiktok", "tier1", "r")
+    store.create_asset(a.id, t.id, "youtube", "tier2", "r", status="judge_pending")
+    s = store.campaign_summary(c.id)
+    assert s.agents == 1 and s.tasks_by_status == {"pending": 1}
+    assert s.assets_by_status == {"draft": 1, "judge_pending": 1}
+    assert s.assets_by_platform == {"tiktok": 1, "youtube": 1}
+    assert s.assets_by_tier == {"tier1": 1, "tier2": 1}
+
+
+def test_payload_round_trip(store: Any) -> None:
+    import jsonschema
+
+    c = store.create_campaign("C", "g", "active")
+    payload = {
+        "task_id": str(uuid.uuid4()),
+        "task_type": "reply_comment",
+        "priority": "medium",
+        "context": {**CONTEXT, "extra": {"k": [1, 2]}},
+        "assigned_worker_id": "worker-7",
+        "created_at": "2026-11-26T10:00:00.123456Z",
+        "status": "pending",
+    }
+    task = store.create_task_from_payload(payload, c.id)
+    exported = task_to_payload(task)
+    assert exported == payload
+    jsonschema.validate(exported, payload_json_schema())
+
+
+def test_bulk_insert_all_or_nothing(store: Any, db_url: str) -> None:
+    c, a, t = world(store)
+    good = {
+        "agent_id": a.id,
+        "task_id": t.id,
+        "platform": "tiktok",
+        "tier": "tier1",
+        "character_reference_id": "r",
+        "metadata": {"i": 1},
+    }
+    assert store.bulk_insert_assets(good for _ in range(50)) == 50
+    rows = [good] * 5 + [{**good, "tier": "tier9"}] + [good]
+    with pytest.raises(InvalidInput) as info:
+        store.bulk_insert_assets(rows)
+    assert info.value.position == 6 and info.value.field == "tier"
+    orphan = [good] * 3 + [{**good, "task_id": uuid.uuid4()}]
+    with pytest.raises(ParentNotFound) as info2:
+        store.bulk_insert_assets(orphan)
+    assert "record 4" in str(info2.value)
+    assert count(db_url, "video_assets") == 50
+
+
+def test_delete_refused_and_purge(store: Any, db_url: str) -> None:
+    c, a, t = world(store)
+    v = store.create_asset(a.id, t.id, "tiktok", "tier1", "r")
+    store.transition_asset(v.id, "judge_pending", actor="w")
+    with psycopg.connect(db_url) as conn, pytest.raises(psycopg.errors.ForeignKeyViolation):
+        conn.execute("DELETE FROM campaigns WHERE id = %s", (c.id,))
+    keep = store.create_campaign("Keep", "g")
+    counts = store.purge_campaign(c.id)
+    assert (
+        counts.campaigns,
+        counts.agents,
+        counts.tasks,
+        counts.video_assets,
+        counts.asset_history,
+    ) == (1, 1, 1, 1, 1)
+    assert count(db_url, "campaigns") == 1 and store.get_campaign(keep.id) == keep
+    with pytest.raises(NotFound):
+        store.purge_campaign(c.id)
+    assert HasChildren.exit_code != NotFound.exit_code
+
+
+def test_sync_transaction(db_url: str) -> None:
+    real = Store.open(db_url)
+    with pytest.raises(InvalidInput), real.transaction() as tx:
+        c = tx.create_campaign("C", "g")
+        tx.create_agent(c.id, "p", "r")
+        tx.create_task(c.id, "bad", "low", CONTEXT)
+    real.close()
+    assert count(db_url, "campaigns") == 0
+
+
+async def test_async_transaction(db_url: str) -> None:
+    async with await AsyncStore.open(db_url) as store:
+        with pytest.raises(InvalidInput):
+            async with store.transaction() as tx:
+                c = await tx.create_campaign("C", "g")
+                await tx.create_task(c.id, "reply_comment", "low", {"nope": 1})
+    assert count(db_url, "campaigns") == 0
+
+
+def test_sync_api_is_generated_from_async() -> None:
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "async_to_sync.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
