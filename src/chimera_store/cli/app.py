@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from chimera_store.cli import admin
+from chimera_store.cli import admin, data
 from chimera_store.cli.common import State
 from chimera_store.config import ENV_DATABASE_URL, ENV_HOME
 
@@ -41,6 +41,7 @@ def root(
 
 
 admin.register(app)
+data.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,335 @@
+"""Operator commands over the data API: demo, reports, show, export/import, purge."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from chimera_store import migrator
+from chimera_store.cli.common import handle_errors, out, print_json, state
+from chimera_store.errors import InvalidInput, OperationCancelled
+from chimera_store.payload import task_to_payload
+from chimera_store.records import CampaignSummary, Page, to_dict
+from chimera_store.store import Store
+
+campaigns_app = typer.Typer(help="List campaigns.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Show or purge one campaign.", no_args_is_help=True)
+agents_app = typer.Typer(help="List agents.", no_args_is_help=True)
+tasks_app = typer.Typer(help="List or import tasks.", no_args_is_help=True)
+task_app = typer.Typer(help="Show or export one task.", no_args_is_help=True)
+assets_app = typer.Typer(help="List or import video assets.", no_args_is_help=True)
+asset_app = typer.Typer(help="Show one video asset.", no_args_is_help=True)
+
+Json = Annotated[bool, typer.Option("--json", help="JSON (JSON lines for lists) for scripts.")]
+Limit = Annotated[int, typer.Option(help="Page size (1-1000).", min=1, max=1000)]
+Cursor = Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(demo)
+    app.add_typer(campaigns_app, name="campaigns")
+    app.add_typer(campaign_app, name="campaign")
+    app.add_typer(agents_app, name="agents")
+    app.add_typer(tasks_app, name="tasks")
+    app.add_typer(task_app, name="task")
+    app.add_typer(assets_app, name="assets")
+    app.add_typer(asset_app, name="asset")
+
+
+def _store(ctx: typer.Context) -> Store:
+    return Store.open(state(ctx).url, min_size=1, max_size=2)
+
+
+def _print_page(page: Page[Any], as_json: bool, columns: list[str]) -> None:
+    if as_json:
+        for item in page.items:
+            print_json(to_dict(item))
+        if page.next_cursor:
+            sys.stderr.write(f"next cursor: {page.next_cursor}\n")
+        return
+    table = Table(*columns)
+    for item in page.items:
+        data = to_dict(item)
+        table.add_row(*(_cell(data[c]) for c in columns))
+    out.print(table)
+    if page.next_cursor:
+        out.print(f"more: --cursor {page.next_cursor}")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict):
+        return json.dumps(value)[:60]
+    return str(value)
+
+
+@handle_errors
+def demo(ctx: typer.Context) -> None:
+    """Migrate, seed a realistic sample (once; a second run adds nothing), print a report."""
+    from chimera_store import demo as sample
+
+    st = state(ctx)
+    outcome = migrator.migrate(st.url)
+    out.print(f"schema at {', '.join(outcome.after)} on {st.target().masked_url}")
+    with _store(ctx) as store:
+        wrote = sample.seed(store)
+        out.print("seeded the sample" if wrote else "sample already present; nothing added")
+        biggest = sample.biggest_campaign(store)
+        if biggest is not None:
+            _report(store, store.campaign_summary(biggest))
+
+
+def _report(store: Store, summary: CampaignSummary) -> None:
+    c = summary.campaign
+    out.print(
+        Panel(
+            f"{c.goal_description}\nstatus: {c.status}   agents: {summary.agents}   "
+            f"version: {c.version}\nid: {c.id}",
+            title=c.name,
+        )
+    )
+    for title, counts in (
+        ("tasks by status", summary.tasks_by_status),
+        ("assets by status", summary.assets_by_status),
+        ("assets by platform", summary.assets_by_platform),
+        ("assets by tier", summary.assets_by_tier),
+    ):
+        table = Table(title, "count")
+        for key, n in sorted(counts.items()):
+            table.add_row(key, f"{n:,}")
+        out.print(table)
+    newest = store.list_assets(campaign_id=c.id, limit=5)
+    _print_page(Page(newest.items, None), False, ["id", "platform", "tier", "status", "created_at"])
+
+
+@campaigns_app.command("list")
+@handle_errors
+def campaigns_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    as_json: Json = False,
+) -> None:
+    """List campaigns, newest first."""
+    with _store(ctx) as store:
+        page = store.list_campaigns(status=status, limit=limit, cursor=cursor)
+    _print_page(page, as_json, ["id", "name", "status", "created_at"])
+
+
+@campaign_app.command("show")
+@handle_errors
+def campaign_show(
+    ctx: typer.Context,
+    campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+    as_json: Json = False,
+) -> None:
+    """The campaign report: goal, status, agents, tasks and assets by status, newest assets."""
+    with _store(ctx) as store:
+        summary = store.campaign_summary(campaign_id)
+        if as_json:
+            print_json(to_dict(summary))
+            return
+        _report(store, summary)
+
+
+@campaign_app.command("purge")
+@handle_errors
+def campaign_purge(
+    ctx: typer.Context,
+    campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Really delete.")] = False,
+) -> None:
+    """Delete a campaign with everything under it. Prints the counts; does nothing without --yes."""
+    with _store(ctx) as store:
+        summary = store.campaign_summary(campaign_id)
+        tasks = sum(summary.tasks_by_status.values())
+        assets = sum(summary.assets_by_status.values())
+        line = f"{summary.agents} agents, {tasks} tasks, {assets} assets and their history"
+        if not yes:
+            out.print(f"would delete campaign {summary.campaign.name!r}: {line}")
+            raise OperationCancelled("nothing deleted (pass --yes to delete)")
+        counts = store.purge_campaign(campaign_id)
+    out.print(f"deleted: {to_dict(counts)}")
+
+
+@agents_app.command("list")
+@handle_errors
+def agents_list(
+    ctx: typer.Context,
+    campaign: Annotated[str, typer.Option("--campaign", help="Campaign id.")],
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    as_json: Json = False,
+) -> None:
+    """Agents of a campaign, newest first."""
+    with _store(ctx) as store:
+        page = store.list_agents(campaign, limit=limit, cursor=cursor)
+    _print_page(page, as_json, ["id", "soul_md_path", "character_reference_id", "created_at"])
+
+
+@tasks_app.command("list")
+@handle_errors
+def tasks_list(
+    ctx: typer.Context,
+    campaign: Annotated[str, typer.Option("--campaign", help="Campaign id.")],
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    task_type: Annotated[str | None, typer.Option("--type", help="Only this task type.")] = None,
+    priority: Annotated[str | None, typer.Option(help="Only this priority.")] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    as_json: Json = False,
+) -> None:
+    """Tasks of a campaign, newest first."""
+    with _store(ctx) as store:
+        page = store.list_tasks(
+            campaign,
+            status=status,
+            task_type=task_type,
+            priority=priority,
+            limit=limit,
+            cursor=cursor,
+        )
+    _print_page(page, as_json, ["id", "task_type", "priority", "status", "created_at"])
+
+
+@assets_app.command("list")
+@handle_errors
+def assets_list(
+    ctx: typer.Context,
+    campaign: Annotated[str | None, typer.Option("--campaign", help="Campaign id.")] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="Agent id.")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="Task id.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    platform: Annotated[str | None, typer.Option(help="Only this platform.")] = None,
+    tier: Annotated[str | None, typer.Option(help="Only this tier.")] = None,
+    metadata: Annotated[
+        list[str] | None, typer.Option(help="key=value the metadata must contain (repeatable).")
+    ] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    as_json: Json = False,
+) -> None:
+    """Video assets of a campaign, agent or task, newest first."""
+    contains: dict[str, Any] | None = None
+    if metadata:
+        contains = {}
+        for item in metadata:
+            if "=" not in item:
+                raise InvalidInput("--metadata", f"{item!r} is not key=value")
+            key, raw = item.split("=", 1)
+            try:
+                contains[key] = json.loads(raw)
+            except json.JSONDecodeError:
+                contains[key] = raw
+    with _store(ctx) as store:
+        page = store.list_assets(
+            campaign_id=campaign,
+            agent_id=agent,
+            task_id=task,
+            status=status,
+            platform=platform,
+            tier=tier,
+            metadata=contains,
+            limit=limit,
+            cursor=cursor,
+        )
+    _print_page(page, as_json, ["id", "platform", "tier", "status", "metadata", "created_at"])
+
+
+def _show(record: Any, history: list[Any], as_json: bool) -> None:
+    if as_json:
+        print_json({**to_dict(record), "history": [to_dict(h) for h in history]})
+        return
+    table = Table(show_header=False)
+    for key, value in to_dict(record).items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    out.print(table)
+    hist = Table("at", "from", "to", "actor", "reason", title="status history")
+    for h in history:
+        hist.add_row(str(h.at), h.from_status or "-", h.to_status, h.actor, h.reason or "")
+    out.print(hist)
+
+
+@task_app.command("show")
+@handle_errors
+def task_show(
+    ctx: typer.Context,
+    task_id: Annotated[str, typer.Argument(help="Task id.")],
+    as_json: Json = False,
+) -> None:
+    """A task with its status history."""
+    with _store(ctx) as store:
+        _show(store.get_task(task_id), store.task_history(task_id), as_json)
+
+
+@task_app.command("export")
+@handle_errors
+def task_export(
+    ctx: typer.Context, task_id: Annotated[str, typer.Argument(help="Task id.")]
+) -> None:
+    """Print the task's queue payload (JSON), for replay."""
+    with _store(ctx) as store:
+        print_json(task_to_payload(store.get_task(task_id)))
+
+
+@asset_app.command("show")
+@handle_errors
+def asset_show(
+    ctx: typer.Context,
+    asset_id: Annotated[str, typer.Argument(help="Asset id.")],
+    as_json: Json = False,
+) -> None:
+    """A video asset with its status history."""
+    with _store(ctx) as store:
+        _show(store.get_asset(asset_id), store.asset_history(asset_id), as_json)
+
+
+def _json_lines(source: str) -> Iterator[dict[str, Any]]:
+    stream = sys.stdin if source == "-" else Path(source).open(encoding="utf-8")  # noqa: SIM115
+    with stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput("json", f"line {number}: {exc.msg}") from None
+
+
+@tasks_app.command("import")
+@handle_errors
+def tasks_import(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Argument(help="JSON-lines file of queue payloads, or - for stdin.")
+    ],
+    campaign: Annotated[str, typer.Option("--campaign", help="Campaign the tasks belong to.")],
+) -> None:
+    """Create tasks from queue payloads (JSON lines); all or nothing."""
+    with _store(ctx) as store, store.transaction() as tx:
+        n = 0
+        for n, payload in enumerate(_json_lines(source), start=1):
+            try:
+                tx.create_task_from_payload(payload, campaign)
+            except InvalidInput as exc:
+                raise InvalidInput(exc.field, exc.reason, position=n) from None
+    out.print(f"imported {n} tasks")
+
+
+@assets_app.command("import")
+@handle_errors
+def assets_import(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="JSON-lines file of assets, or - for stdin.")],
+) -> None:
+    """Bulk-load video assets (JSON lines) with COPY; all or nothing."""
+    with _store(ctx) as store:
+        n = store.bulk_insert_assets(_json_lines(source))
+    out.print(f"imported {n} assets")
