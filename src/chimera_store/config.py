@@ -67,7 +67,10 @@ def resolve_target(url: str | None = None) -> DatabaseTarget:
 def mask_password(url: str) -> str:
     """The URL with any password replaced by `***` (URL or key=value form)."""
     if "://" in url:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # unparseable (bad IPv6 literal...): mask whatever sits before '@'
+            return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
         netloc = parts.netloc
         if "@" in netloc:
             userinfo, hosts = netloc.rsplit("@", 1)

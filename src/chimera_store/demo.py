@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from chimera_store.errors import NotFound
 from chimera_store.store import Store
 
 NAMESPACE = uuid.UUID("6f1d3c52-3a0e-4f43-9a59-1d2c4b7e9a10")
@@ -41,11 +43,9 @@ def _id(kind: str, n: int) -> uuid.UUID:
 
 def seed(store: Store, *, tasks: int = 200, assets: int = 1000) -> bool:
     """Create the sample unless it is there already. Returns True when it wrote anything."""
-    try:
+    with contextlib.suppress(NotFound):
         store.get_campaign(_id("campaign", 0))
         return False
-    except Exception:  # NotFound: not seeded yet
-        pass
     rng = random.Random(42)  # noqa: S311 - sample data, not security
     with store.transaction() as tx:
         campaign_ids = []

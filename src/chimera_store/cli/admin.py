@@ -11,6 +11,7 @@ from rich.table import Table
 
 from chimera_store import migrator
 from chimera_store.cli.common import (
+    ENV_EPILOG,
     EXIT_DIFFERENCES,
     err,
     fail,
@@ -32,13 +33,13 @@ LockTimeout = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(migrate)
-    app.command()(downgrade)
-    app.command()(status)
-    app.command()(check)
-    app.command()(history)
-    app.command()(url)
-    app.command()(psql)
+    app.command(epilog=ENV_EPILOG)(migrate)
+    app.command(epilog=ENV_EPILOG)(downgrade)
+    app.command(epilog=ENV_EPILOG)(status)
+    app.command(epilog=ENV_EPILOG)(check)
+    app.command(epilog=ENV_EPILOG)(history)
+    app.command(epilog=ENV_EPILOG)(url)
+    app.command(epilog=ENV_EPILOG)(psql)
 
 
 @handle_errors

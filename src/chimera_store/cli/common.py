@@ -16,6 +16,12 @@ from rich.console import Console
 from chimera_store.config import ENV_DATABASE_URL, DatabaseTarget, mask_password, resolve_target
 from chimera_store.errors import ChimeraError, IncompatibleSchema
 
+ENV_EPILOG = (
+    "Environment: CHIMERA_DATABASE_URL (libpq URL of an external PostgreSQL; or "
+    "--database-url before the command), CHIMERA_HOME (embedded server data, used when no URL "
+    "is set), CHIMERA_DEBUG=1 (tracebacks for internal errors)."
+)
+
 EXIT_OK = 0
 EXIT_DIFFERENCES = 1
 EXIT_USAGE = 2

@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from chimera_store import migrator
-from chimera_store.cli.common import handle_errors, out, print_json, state
+from chimera_store.cli.common import ENV_EPILOG, handle_errors, out, print_json, state
 from chimera_store.errors import InvalidInput, OperationCancelled
 from chimera_store.payload import task_to_payload
 from chimera_store.records import CampaignSummary, Page, to_dict
@@ -33,7 +33,7 @@ Cursor = Annotated[str | None, typer.Option(help="Cursor printed by the previous
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(demo)
+    app.command(epilog=ENV_EPILOG)(demo)
     app.add_typer(campaigns_app, name="campaigns")
     app.add_typer(campaign_app, name="campaign")
     app.add_typer(agents_app, name="agents")
@@ -108,7 +108,7 @@ def _report(store: Store, summary: CampaignSummary) -> None:
     _print_page(Page(newest.items, None), False, ["id", "platform", "tier", "status", "created_at"])
 
 
-@campaigns_app.command("list")
+@campaigns_app.command("list", epilog=ENV_EPILOG)
 @handle_errors
 def campaigns_list(
     ctx: typer.Context,
@@ -123,7 +123,7 @@ def campaigns_list(
     _print_page(page, as_json, ["id", "name", "status", "created_at"])
 
 
-@campaign_app.command("show")
+@campaign_app.command("show", epilog=ENV_EPILOG)
 @handle_errors
 def campaign_show(
     ctx: typer.Context,
@@ -139,7 +139,7 @@ def campaign_show(
         _report(store, summary)
 
 
-@campaign_app.command("purge")
+@campaign_app.command("purge", epilog=ENV_EPILOG)
 @handle_errors
 def campaign_purge(
     ctx: typer.Context,
@@ -159,7 +159,7 @@ def campaign_purge(
     out.print(f"deleted: {to_dict(counts)}")
 
 
-@agents_app.command("list")
+@agents_app.command("list", epilog=ENV_EPILOG)
 @handle_errors
 def agents_list(
     ctx: typer.Context,
@@ -174,7 +174,7 @@ def agents_list(
     _print_page(page, as_json, ["id", "soul_md_path", "character_reference_id", "created_at"])
 
 
-@tasks_app.command("list")
+@tasks_app.command("list", epilog=ENV_EPILOG)
 @handle_errors
 def tasks_list(
     ctx: typer.Context,
@@ -199,7 +199,7 @@ def tasks_list(
     _print_page(page, as_json, ["id", "task_type", "priority", "status", "created_at"])
 
 
-@assets_app.command("list")
+@assets_app.command("list", epilog=ENV_EPILOG)
 @handle_errors
 def assets_list(
     ctx: typer.Context,
@@ -257,7 +257,7 @@ def _show(record: Any, history: list[Any], as_json: bool) -> None:
     out.print(hist)
 
 
-@task_app.command("show")
+@task_app.command("show", epilog=ENV_EPILOG)
 @handle_errors
 def task_show(
     ctx: typer.Context,
@@ -269,7 +269,7 @@ def task_show(
         _show(store.get_task(task_id), store.task_history(task_id), as_json)
 
 
-@task_app.command("export")
+@task_app.command("export", epilog=ENV_EPILOG)
 @handle_errors
 def task_export(
     ctx: typer.Context, task_id: Annotated[str, typer.Argument(help="Task id.")]
@@ -279,7 +279,7 @@ def task_export(
         print_json(task_to_payload(store.get_task(task_id)))
 
 
-@asset_app.command("show")
+@asset_app.command("show", epilog=ENV_EPILOG)
 @handle_errors
 def asset_show(
     ctx: typer.Context,
@@ -303,7 +303,7 @@ def _json_lines(source: str) -> Iterator[dict[str, Any]]:
                 raise InvalidInput("json", f"line {number}: {exc.msg}") from None
 
 
-@tasks_app.command("import")
+@tasks_app.command("import", epilog=ENV_EPILOG)
 @handle_errors
 def tasks_import(
     ctx: typer.Context,
@@ -323,7 +323,7 @@ def tasks_import(
     out.print(f"imported {n} tasks")
 
 
-@assets_app.command("import")
+@assets_app.command("import", epilog=ENV_EPILOG)
 @handle_errors
 def assets_import(
     ctx: typer.Context,

@@ -1,0 +1,243 @@
+"""Every command through Typer's runner on real PostgreSQL: output, --json, paging, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from chimera_store.cli import app
+from chimera_store.demo import _id
+from tests.helpers import REPO, run_cli
+
+runner = CliRunner()
+
+
+def cli(url: str, *args: str, input: str | None = None) -> Any:
+    return runner.invoke(app, ["--database-url", url, *args], input=input)
+
+
+@pytest.fixture
+def seeded(db_url: str) -> str:
+    result = cli(db_url, "demo")
+    assert result.exit_code == 0, result.output
+    return db_url
+
+
+def rows(url: str, table: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_demo_is_idempotent_and_reports(db_url: str) -> None:
+    first = cli(db_url, "demo")
+    assert first.exit_code == 0, first.output
+    assert "seeded the sample" in first.output and "Summer Drop 2026" in first.output
+    assert "assets by platform" in first.output
+    counts = {t: rows(db_url, t) for t in ("campaigns", "agents", "tasks", "video_assets")}
+    assert counts == {"campaigns": 3, "agents": 12, "tasks": 200, "video_assets": 1000}
+    second = cli(db_url, "demo")
+    assert second.exit_code == 0 and "nothing added" in second.output
+    assert {t: rows(db_url, t) for t in counts} == counts
+
+
+def test_campaigns_list_json(seeded: str) -> None:
+    result = cli(seeded, "campaigns", "list", "--json")
+    assert result.exit_code == 0
+    items = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(items) == 3
+    assert set(items[0]) == {
+        "id",
+        "name",
+        "goal_description",
+        "status",
+        "created_at",
+        "updated_at",
+        "version",
+    }
+
+
+def test_campaign_show_json(seeded: str) -> None:
+    result = cli(seeded, "campaign", "show", str(_id("campaign", 0)), "--json")
+    data = json.loads(result.stdout)
+    assert data["campaign"]["name"] == "Summer Drop 2026"
+    assert sum(data["assets_by_status"].values()) > 0
+
+
+def test_assets_list_filters_and_paging(seeded: str) -> None:
+    cid = str(_id("campaign", 0))
+    seen: list[str] = []
+    cursor: list[str] = []
+    for _ in range(50):
+        result = cli(
+            seeded,
+            "assets",
+            "list",
+            "--campaign",
+            cid,
+            "--platform",
+            "tiktok",
+            "--metadata",
+            "resolution=1080x1920",
+            "--limit",
+            "20",
+            "--json",
+            *cursor,
+        )
+        assert result.exit_code == 0, result.output
+        page = [json.loads(line) for line in result.stdout.splitlines()]
+        assert all(
+            a["platform"] == "tiktok" and a["metadata"]["resolution"] == "1080x1920" for a in page
+        )
+        seen.extend(a["id"] for a in page)
+        more = [line for line in result.stderr.splitlines() if line.startswith("next cursor: ")]
+        if not more:
+            break
+        cursor = ["--cursor", more[0].removeprefix("next cursor: ")]
+    with psycopg.connect(seeded) as conn:
+        expected = conn.execute(
+            "SELECT count(*) FROM video_assets WHERE campaign_id = %s AND platform = 'tiktok' "
+            'AND metadata @> \'{"resolution": "1080x1920"}\'',
+            (cid,),
+        ).fetchone()
+    assert expected is not None and len(seen) == len(set(seen)) == expected[0] > 20
+
+
+def test_tasks_and_agents_lists(seeded: str) -> None:
+    cid = str(_id("campaign", 0))
+    result = cli(seeded, "tasks", "list", "--campaign", cid, "--status", "review", "--json")
+    tasks = [json.loads(line) for line in result.stdout.splitlines()]
+    assert tasks and all(t["status"] == "review" for t in tasks)
+    result = cli(seeded, "agents", "list", "--campaign", cid)
+    assert result.exit_code == 0 and "SOUL.md" in result.stdout
+
+
+def test_show_with_history_and_export_import_round_trip(seeded: str, db_url: str) -> None:
+    tid = str(_id("task", 0))
+    shown = cli(seeded, "task", "show", tid, "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["history"] == []
+    exported = cli(seeded, "task", "export", tid)
+    payload = json.loads(exported.stdout)
+    assert payload["task_id"] == tid
+    new_campaign = str(_id("campaign", 1))
+    payload["task_id"] = str(uuid.uuid4())
+    imported = cli(
+        seeded, "tasks", "import", "-", "--campaign", new_campaign, input=json.dumps(payload) + "\n"
+    )
+    assert imported.exit_code == 0, imported.output
+    again = json.loads(cli(seeded, "task", "export", payload["task_id"]).stdout)
+    assert again == payload
+    asset = cli(seeded, "asset", "show", str(_id("asset", 0)), "--json")
+    assert asset.exit_code == 0 and "metadata" in json.loads(asset.stdout)
+
+
+def test_import_is_all_or_nothing(seeded: str) -> None:
+    before = rows(seeded, "tasks")
+    good = json.loads(cli(seeded, "task", "export", str(_id("task", 1))).stdout)
+    lines = []
+    for n in range(3):
+        lines.append(json.dumps({**good, "task_id": str(uuid.uuid4())}))
+    lines.append(json.dumps({**good, "task_id": str(uuid.uuid4()), "priority": "urgent"}))
+    result = cli(
+        seeded,
+        "tasks",
+        "import",
+        "-",
+        "--campaign",
+        str(_id("campaign", 0)),
+        input="\n".join(lines),
+    )
+    assert result.exit_code == 10
+    assert "record 4" in result.output and "priority" in result.output
+    assert rows(seeded, "tasks") == before
+
+
+def test_assets_import_names_bad_line(seeded: str, tmp_path: Path) -> None:
+    before = rows(seeded, "video_assets")
+    base = {
+        "agent_id": str(_id("agent", 0)),
+        "task_id": str(_id("task", 0)),
+        "platform": "tiktok",
+        "tier": "tier1",
+        "character_reference_id": "r",
+    }
+    path = tmp_path / "assets.jsonl"
+    path.write_text("\n".join([json.dumps(base)] * 4 + [json.dumps({**base, "metadata": []})]))
+    result = cli(seeded, "assets", "import", str(path))
+    assert result.exit_code == 10 and "record 5" in result.output
+    assert rows(seeded, "video_assets") == before
+    path.write_text("\n".join([json.dumps(base)] * 4))
+    assert cli(seeded, "assets", "import", str(path)).exit_code == 0
+    assert rows(seeded, "video_assets") == before + 4
+
+
+def test_purge_guard(seeded: str) -> None:
+    cid = str(_id("campaign", 2))
+    before = rows(seeded, "campaigns")
+    dry = cli(seeded, "campaign", "purge", cid)
+    assert dry.exit_code == 14 and "would delete" in dry.output
+    assert rows(seeded, "campaigns") == before
+    done = cli(seeded, "campaign", "purge", cid, "--yes")
+    assert done.exit_code == 0 and rows(seeded, "campaigns") == before - 1
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["task", "show", str(uuid.UUID(int=1))], 8),
+        (["task", "show", "not-a-uuid"], 10),
+        (["tasks", "list", "--campaign", str(uuid.UUID(int=1)), "--status", "done"], 10),
+        (["campaign", "purge", str(uuid.UUID(int=1)), "--yes"], 8),
+    ],
+)
+def test_exit_codes(db_url: str, args: list[str], code: int) -> None:
+    result = cli(db_url, *args)
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output and "error:" in result.output
+
+
+def test_unreachable_and_bad_url_exit_codes() -> None:
+    bad = run_cli("status", url="postgresql://nobody:hunter2@127.0.0.1:1/x")
+    assert bad.returncode == 4 and "hunter2" not in bad.stderr + bad.stdout
+    assert "Traceback" not in bad.stderr
+    parse = run_cli("status", url="postgresql://u:hunter2@[::1/x?sslmode=bogus")
+    assert parse.returncode in (3, 4) and "hunter2" not in parse.stderr + parse.stdout
+
+
+def test_url_masks_password() -> None:
+    url = "postgresql://svc:s3cr3t-pw@db.internal:5432/chimera"
+    masked = run_cli("url", url=url)
+    assert masked.stdout.strip() == "postgresql://svc:***@db.internal:5432/chimera"
+    shown = run_cli("url", "--show-password", url=url)
+    assert shown.stdout.strip() == url
+
+
+def test_every_command_has_help_naming_environment() -> None:
+    sys.path.insert(0, str(REPO / "tools"))
+    import gen_cli_docs
+
+    for path, text in gen_cli_docs.walk([]):
+        assert "Usage:" in text
+        if path and not gen_cli_docs.subcommands(text):
+            assert "CHIMERA_DATABASE_URL" in text, path
+            description = text.split("\n\n")[1].strip()
+            assert description and not description.startswith("Options"), path
+
+
+def test_cli_reference_is_current() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "gen_cli_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

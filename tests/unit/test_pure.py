@@ -1,0 +1,114 @@
+"""Pure logic, no database: masking, validation, transition rules, payloads, cursors, SQL loader."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chimera_store import sql, validation
+from chimera_store.config import mask_password
+from chimera_store.errors import InvalidInput
+from chimera_store.payload import parse_payload, payload_json_schema
+from chimera_store.records import decode_cursor, encode_cursor
+from chimera_store.vocab import (
+    ASSET_TRANSITIONS,
+    TASK_TRANSITIONS,
+    AssetStatus,
+    TaskStatus,
+    asset_sources,
+    task_sources,
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("postgresql://u:pw@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("postgresql://u:@h/db", "postgresql://u:@h/db"),
+        (
+            "postgresql://h/db?password=pw&sslmode=require",
+            "postgresql://h/db?password=***&sslmode=require",
+        ),
+        ("host=h password=pw dbname=d", "host=h password=*** dbname=d"),
+        ("postgresql://u:pw@[::1/x", "postgresql://u:***@[::1/x"),
+    ],
+)
+def test_mask_password(url: str, masked: str) -> None:
+    assert mask_password(url) == masked
+
+
+@given(st.text(alphabet=st.characters(categories=["L", "N"]), min_size=1))
+def test_mask_password_never_leaks(secret: str) -> None:
+    assert mask_password(f"postgresql://user:{secret}@host/db") == "postgresql://user:***@host/db"
+
+
+def test_transition_tables_match_erd() -> None:
+    assert task_sources(TaskStatus.COMPLETE) == ["review"]
+    assert set(task_sources(TaskStatus.PENDING)) == {"in_progress", "review"}
+    assert asset_sources(AssetStatus.PUBLISHED) == ["approved"]
+    assert ASSET_TRANSITIONS[AssetStatus.REJECTED] == frozenset()
+    assert TASK_TRANSITIONS[TaskStatus.COMPLETE] == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        ({"a": float("inf")}, "metadata.a"),
+        ({"a": ["x", {"b": "\x00"}]}, "metadata.a[1].b"),
+        ({"\ud800": 1}, "metadata.\ud800"),
+        ([], "metadata"),
+        ({"a": {1, 2}}, "metadata.a"),
+    ],
+)
+def test_json_object_refusals(value: object, field: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        validation.check_json_object(value, "metadata")
+    assert info.value.field == field
+
+
+def test_json_depth_and_size_limits() -> None:
+    deep: dict[str, object] = {}
+    node = deep
+    for _ in range(validation.MAX_JSON_DEPTH + 2):
+        node["k"] = {}
+        node = node["k"]  # type: ignore[assignment]
+    with pytest.raises(InvalidInput, match="nested deeper"):
+        validation.check_json_object(deep, "metadata")
+    with pytest.raises(InvalidInput, match="larger than"):
+        validation.check_json_object({"x": "a" * (validation.MAX_JSON_BYTES + 1)}, "metadata")
+
+
+def test_cursor_round_trip_and_garbage() -> None:
+    stamp, key = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), uuid.uuid4()
+    assert decode_cursor(encode_cursor(stamp, key)) == (stamp, key)
+    with pytest.raises(InvalidInput):
+        decode_cursor("%%%")
+
+
+def test_payload_schema_and_parse() -> None:
+    schema = payload_json_schema()
+    assert set(schema["required"]) >= {
+        "task_id",
+        "task_type",
+        "priority",
+        "context",
+        "created_at",
+        "status",
+    }
+    with pytest.raises(InvalidInput) as info:
+        parse_payload({"task_id": "x"})
+    assert info.value.field == "task_id"
+
+
+def test_every_named_query_loads() -> None:
+    names = sql.names()
+    assert {"insert_task", "judge_commit", "catalog_columns"} <= set(names)
+    for name in names:
+        assert sql.query(name).strip()
+    with pytest.raises(KeyError):
+        sql.query("nope")
