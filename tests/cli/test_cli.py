@@ -144,7 +144,7 @@ def test_import_is_all_or_nothing(seeded: str) -> None:
     before = rows(seeded, "tasks")
     good = json.loads(cli(seeded, "task", "export", str(_id("task", 1))).stdout)
     lines = []
-    for n in range(3):
+    for _ in range(3):
         lines.append(json.dumps({**good, "task_id": str(uuid.uuid4())}))
     lines.append(json.dumps({**good, "task_id": str(uuid.uuid4()), "priority": "urgent"}))
     result = cli(
