@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/chimera-store demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests tools benchmarks
-	$(BIN)/ruff format --check src tests tools benchmarks
+	$(BIN)/ruff check src tests tools
+	$(BIN)/ruff format --check src tests tools
 	$(BIN)/mypy --strict
 
 # The whole suite: lint, then every test on the embedded server (PostgreSQL 18), then again on

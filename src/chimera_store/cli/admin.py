@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
     app.command(epilog=ENV_EPILOG)(history)
     app.command(epilog=ENV_EPILOG)(url)
     app.command(epilog=ENV_EPILOG)(psql)
+    app.command(epilog=ENV_EPILOG)(bench)
 
 
 @handle_errors
@@ -178,3 +179,45 @@ def psql(ctx: typer.Context) -> None:
             "psql is not installed (install the PostgreSQL client)", DatabaseUnavailable.exit_code
         )
     os.execv(exe, [exe, target.url])  # noqa: S606 - replacing ourselves with psql is the point
+
+
+@handle_errors
+def bench(
+    ctx: typer.Context,
+    rows: Annotated[int, typer.Option(help="Video assets to ingest.", min=1000)] = 1_000_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    check_targets: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when a target is missed.")
+    ] = False,
+) -> None:
+    """Benchmark the data API against raw psycopg and SQLAlchemy in a scratch database.
+
+    Creates a database next to the configured one (needs CREATEDB), builds the dataset (default
+    1,000,000 assets, 100 campaigns, 1,000 agents, 100,000 tasks), prints ratios, drops it.
+    """
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from chimera_store import bench as benchmark
+
+    target = state(ctx).target()
+    admin = make_conninfo("", **{**conninfo_to_dict(target.url), "dbname": "postgres"})
+    quiet = as_json
+    results = benchmark.run(admin, rows, progress=(lambda _m: None) if quiet else out.print)
+    if as_json:
+        print_json(results)
+    else:
+        table = Table("figure", "value", "target", "met")
+        for key, value in results.items():
+            if key == "targets_met":
+                continue
+            goal = benchmark.TARGETS.get(key)
+            met = results["targets_met"].get(key)
+            table.add_row(
+                key,
+                str(value),
+                f"{goal[0]} {goal[1]:g}" if goal else "",
+                "" if met is None else ("yes" if met else "NO"),
+            )
+        out.print(table)
+    if check_targets and not all(results["targets_met"].values()):
+        raise typer.Exit(EXIT_DIFFERENCES)

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import AsyncConnection
-from psycopg.rows import class_row, dict_row
+from psycopg.rows import args_row, class_row, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from chimera_store import payload as payloads
@@ -150,7 +150,7 @@ class AsyncStore:
     async def _one(self, row_type: type[R], name: str, params: Mapping[str, Any]) -> R | None:
         async with self._connection() as conn:
             try:
-                cur = conn.cursor(row_factory=class_row(row_type))
+                cur = conn.cursor(row_factory=args_row(row_type))
                 await cur.execute(query(name), params)
                 return await cur.fetchone()
             except psycopg.Error as exc:
@@ -168,7 +168,7 @@ class AsyncStore:
         rows: list[R] = []
         async with self._connection() as conn:
             try:
-                cur = conn.cursor(row_factory=class_row(row_type))
+                cur = conn.cursor(row_factory=args_row(row_type))
                 await cur.execute(statement, params)
                 rows = await cur.fetchall()
             except psycopg.Error as exc:

@@ -15,7 +15,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import Connection
-from psycopg.rows import class_row, dict_row
+from psycopg.rows import args_row, class_row, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from chimera_store import payload as payloads
@@ -152,7 +152,7 @@ class Store:
     def _one(self, row_type: type[R], name: str, params: Mapping[str, Any]) -> R | None:
         with self._connection() as conn:
             try:
-                cur = conn.cursor(row_factory=class_row(row_type))
+                cur = conn.cursor(row_factory=args_row(row_type))
                 cur.execute(query(name), params)
                 return cur.fetchone()
             except psycopg.Error as exc:
@@ -170,7 +170,7 @@ class Store:
         rows: list[R] = []
         with self._connection() as conn:
             try:
-                cur = conn.cursor(row_factory=class_row(row_type))
+                cur = conn.cursor(row_factory=args_row(row_type))
                 cur.execute(statement, params)
                 rows = cur.fetchall()
             except psycopg.Error as exc:

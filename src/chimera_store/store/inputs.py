@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -203,22 +204,30 @@ def list_statement(
     name: str, filters: Mapping[str, Any], *, limit: int, cursor: str | None
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """The named list query with only the given filters (all values bound)."""
-    parts: list[sql.Composable] = []
     params: dict[str, Any] = {"limit": v.check_limit(limit) + 1}
+    used: list[str] = []
     for key, value in filters.items():
         if value is None:
             continue
+        used.append(key)
         if key == "metadata":
-            parts.append(_METADATA)
             params["metadata"] = Jsonb(v.check_json_object(value, "metadata"))
         else:
-            parts.append(_FILTER_SQL[key])
             params[key] = value
     if cursor is not None:
         params["cursor_at"], params["cursor_id"] = decode_cursor(cursor)
+    return _composed(name, tuple(used), cursor is not None), params
+
+
+@lru_cache(maxsize=512)
+def _composed(name: str, used: tuple[str, ...], with_cursor: bool) -> sql.Composed:
+    # Cached: the same filter combination always gives the same statement, so it is composed
+    # once and the server-side prepared statement is reused.
+    parts = [_METADATA if key == "metadata" else _FILTER_SQL[key] for key in used]
+    if with_cursor:
         parts.append(_CURSOR)
     where = sql.SQL(" AND ").join(parts) if parts else _TRUE
-    return sql.SQL(query(name)).format(filters=where), params
+    return sql.SQL(query(name)).format(filters=where)
 
 
 def filter_value(value: Any, enum: type[Any] | None, field: str) -> Any:

@@ -1,0 +1,302 @@
+"""`chimera-store bench`: the data API against raw psycopg (and SQLAlchemy's ORM), side by side.
+
+Every figure is a ratio against a baseline measured in the same run, interleaved so that a noisy
+machine affects both sides alike. Runs in a scratch database that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.types.json import Jsonb
+
+from chimera_store import migrator
+from chimera_store.sql import query
+from chimera_store.store import Store
+
+TARGETS: dict[str, tuple[str, float]] = {
+    "single_insert_ratio_vs_raw": ("<=", 1.15),
+    "bulk_insert_ratio_vs_raw_copy": (">=", 0.9),
+    "bulk_insert_speedup_vs_sqlalchemy_orm": (">=", 7.0),
+    "campaign_assets_page_ratio_vs_raw": ("<=", 1.5),
+    "campaign_assets_speedup_vs_join": (">=", 20.0),
+    "judge_commit_ratio_vs_raw": ("<=", 1.3),
+    "bulk_insert_peak_rss_mb": ("<=", 50.0),
+}
+PLATFORMS = ["instagram", "tiktok", "twitter", "threads", "youtube"]
+
+
+@dataclass
+class Dataset:
+    campaigns: list[uuid.UUID]
+    agents: dict[uuid.UUID, list[uuid.UUID]]
+    tasks: dict[uuid.UUID, list[uuid.UUID]]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _time(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
+    start = time.perf_counter()
+    fn(*args, **kwargs)
+    return (time.perf_counter() - start) * 1000
+
+
+def _asset_rows(rng: random.Random, data: Dataset, n: int) -> Iterator[dict[str, Any]]:
+    for _ in range(n):
+        cid = rng.choice(data.campaigns)
+        yield {
+            "agent_id": rng.choice(data.agents[cid]),
+            "task_id": rng.choice(data.tasks[cid]),
+            "platform": rng.choice(PLATFORMS),
+            "tier": "tier1" if rng.random() < 0.8 else "tier2",
+            "character_reference_id": "lora:bench",
+            "metadata": {
+                "duration": round(rng.uniform(5, 60), 1),
+                "resolution": rng.choice(["1080x1920", "1920x1080"]),
+                "external_url": "https://cdn.example/v.mp4",
+            },
+        }
+
+
+def _copy_tuple(r: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        uuid.uuid4(),
+        r["agent_id"],
+        r["task_id"],
+        r["platform"],
+        r["tier"],
+        r["character_reference_id"],
+        "draft",
+        Jsonb(r["metadata"]),
+    )
+
+
+def run(
+    admin_url: str, rows: int = 1_000_000, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
+    name = f"chimera_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_conninfo("", **{**conninfo_to_dict(admin_url), "dbname": name})
+    try:
+        return _run(url, rows, progress)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def _run(url: str, rows: int, progress: Callable[[str], None]) -> dict[str, Any]:
+    migrator.migrate(url)
+    rng = random.Random(7)  # noqa: S311 - benchmark data
+    n_campaigns = 100
+    n_agents = min(1000, max(n_campaigns, rows // 1000))
+    n_tasks = max(n_campaigns, rows // 10)
+    results: dict[str, Any] = {
+        "rows": rows,
+        "campaigns": n_campaigns,
+        "agents": n_agents,
+        "tasks": n_tasks,
+    }
+    store = Store.open(url, min_size=1, max_size=2)
+    raw = psycopg.connect(url, autocommit=True)
+    try:
+        progress(f"seeding {n_campaigns} campaigns, {n_agents} agents, {n_tasks} tasks")
+        data = Dataset([], {}, {})
+        for i in range(n_campaigns):
+            data.campaigns.append(store.create_campaign(f"bench {i}", "benchmark", "active").id)
+        for i in range(n_agents):
+            cid = data.campaigns[i % n_campaigns]
+            data.agents.setdefault(cid, []).append(
+                store.create_agent(cid, f"a/{i}/SOUL.md", "lora:bench").id
+            )
+        task_rows = []
+        for i in range(n_tasks):
+            cid = data.campaigns[i % n_campaigns]
+            tid = uuid.uuid4()
+            data.tasks.setdefault(cid, []).append(tid)
+            task_rows.append(
+                {
+                    "id": tid,
+                    "campaign_id": cid,
+                    "task_type": "generate_content",
+                    "priority": "medium",
+                    "context": {"goal_description": "bench"},
+                }
+            )
+        store.bulk_insert_tasks(task_rows)
+        del task_rows
+
+        # Bulk ingest: API (COPY with validation) vs raw psycopg COPY, interleaved in rounds.
+        progress(f"bulk ingest of {rows:,} assets (API and raw COPY in alternating rounds)")
+        rounds = 10
+        per_round = max(1, rows // (2 * rounds))
+        api_s = raw_s = 0.0
+        rss_before = _rss_mb()
+        peak = rss_before
+        for _ in range(rounds):
+            start = time.perf_counter()
+            gen = _asset_rows(rng, data, per_round)
+
+            def tracked(source: Iterator[dict[str, Any]] = gen) -> Iterator[dict[str, Any]]:
+                nonlocal peak
+                for i, r in enumerate(source):
+                    if i % 20000 == 0:
+                        peak = max(peak, _rss_mb())
+                    yield r
+
+            store.bulk_insert_assets(tracked())
+            api_s += time.perf_counter() - start
+            peak = max(peak, _rss_mb())
+            start = time.perf_counter()
+            with raw.transaction(), raw.cursor().copy(query("copy_assets")) as copy:
+                for r in _asset_rows(rng, data, per_round):
+                    copy.write_row(_copy_tuple(r))
+            raw_s += time.perf_counter() - start
+        api_rate = per_round * rounds / api_s
+        raw_rate = per_round * rounds / raw_s
+        results["bulk_insert_api_rows_per_s"] = round(api_rate)
+        results["bulk_insert_raw_copy_rows_per_s"] = round(raw_rate)
+        results["bulk_insert_ratio_vs_raw_copy"] = round(api_rate / raw_rate, 3)
+        results["bulk_insert_peak_rss_mb"] = round(peak - rss_before, 1)
+        raw.execute("ANALYZE")
+
+        progress("SQLAlchemy ORM add_all baseline (same rows, alternating rounds)")
+        orm_n = 5000
+        orm_s = api_small_s = 0.0
+        for _ in range(3):
+            orm_s += _orm_seconds(url, list(_asset_rows(rng, data, orm_n)))
+            batch = list(_asset_rows(rng, data, orm_n))
+            api_small_s += _time(store.bulk_insert_assets, batch) / 1000
+        orm_rate = 3 * orm_n / orm_s
+        results["bulk_insert_orm_rows_per_s"] = round(orm_rate)
+        results["bulk_insert_api_small_batch_rows_per_s"] = round(3 * orm_n / api_small_s)
+        # The API's bulk rate is the streamed one measured above (same rows, same table).
+        results["bulk_insert_speedup_vs_sqlalchemy_orm"] = round(api_rate / orm_rate, 2)
+
+        progress("single inserts, pages and Judge commits (interleaved, p50)")
+        reps = 300
+
+        def raw_fetch(name: str, params: dict[str, Any]) -> Any:
+            return raw.execute(query(name), params).fetchall()
+
+        api_ins: list[float] = []
+        raw_ins: list[float] = []
+        row = next(_asset_rows(rng, data, 1))
+        raw_params = {**row, "status": "draft", "metadata": Jsonb(row["metadata"])}
+        for _ in range(reps):
+            api_ins.append(_time(store.create_asset, **row))
+            raw_ins.append(_time(raw_fetch, "bench_raw_insert_asset", raw_params))
+        results["single_insert_api_p50_ms"] = round(_p(api_ins, 0.5), 3)
+        results["single_insert_raw_p50_ms"] = round(_p(raw_ins, 0.5), 3)
+        results["single_insert_ratio_vs_raw"] = round(_p(api_ins, 0.5) / _p(raw_ins, 0.5), 3)
+
+        api_page: list[float] = []
+        raw_page: list[float] = []
+        join_page: list[float] = []
+        for _ in range(reps):
+            page_params = {"campaign_id": rng.choice(data.campaigns)}
+            api_page.append(_time(store.list_assets, limit=100, **page_params))
+            raw_page.append(_time(raw_fetch, "bench_raw_campaign_page", page_params))
+            join_page.append(_time(raw_fetch, "bench_join_campaign_page", page_params))
+        results["campaign_assets_page_p50_ms"] = round(_p(api_page, 0.5), 3)
+        results["campaign_assets_page_p99_ms"] = round(_p(api_page, 0.99), 3)
+        results["campaign_assets_page_raw_p50_ms"] = round(_p(raw_page, 0.5), 3)
+        results["campaign_assets_join_p50_ms"] = round(_p(join_page, 0.5), 3)
+        results["campaign_assets_page_ratio_vs_raw"] = round(
+            _p(api_page, 0.5) / _p(raw_page, 0.5), 3
+        )
+        results["campaign_assets_speedup_vs_join"] = round(
+            _p(join_page, 0.5) / _p(api_page, 0.5), 1
+        )
+
+        # Judge commits: tasks in review, each with one judge_pending asset.
+        cid = data.campaigns[0]
+        aid = data.agents[cid][0]
+        ids = []
+        for _ in range(reps):
+            t = store.create_task(cid, "generate_content", "high", {"goal_description": "judge"})
+            store.create_asset(aid, t.id, "tiktok", "tier1", "lora:bench", status="judge_pending")
+            ids.append(t.id)
+        raw.execute(query("bench_prepare_review"), {"ids": ids})
+        judged = raw.execute(query("bench_campaign_versions"), {"ids": ids}).fetchall()
+        api_commit: list[float] = []
+        raw_update: list[float] = []
+        same_sql: list[float] = []
+        half = len(judged) // 2
+        for n, (tid, tver, cver) in enumerate(judged):
+            if n < half:
+                api_commit.append(
+                    _time(
+                        store.judge_commit, tid, campaign_version=cver, task_version=tver, actor="j"
+                    )
+                )
+            else:  # the API's own statement sent raw: what the API adds on top of its SQL
+                params = {
+                    "task_id": tid,
+                    "campaign_version": cver,
+                    "task_version": tver,
+                    "actor": "j",
+                    "reason": None,
+                    "asset_ids": None,
+                }
+                same_sql.append(_time(raw_fetch, "judge_commit", params))
+            raw_update.append(
+                _time(raw.execute, query("bench_raw_update"), {"id": tid, "priority": "low"})
+            )
+        results["judge_commit_p50_ms"] = round(_p(api_commit, 0.5), 3)
+        results["raw_update_p50_ms"] = round(_p(raw_update, 0.5), 3)
+        results["judge_commit_ratio_vs_raw"] = round(_p(api_commit, 0.5) / _p(raw_update, 0.5), 3)
+        results["judge_commit_ratio_vs_same_sql_raw"] = round(
+            _p(api_commit, 0.5) / _p(same_sql, 0.5), 3
+        )
+        results["server_version"] = raw.info.parameter_status("server_version")
+    finally:
+        raw.close()
+        store.close()
+    results["targets_met"] = {k: met(k, results[k]) for k in TARGETS}
+    return results
+
+
+def met(key: str, value: float) -> bool:
+    op, bound = TARGETS[key]
+    return value <= bound if op == "<=" else value >= bound
+
+
+def _orm_seconds(url: str, rows: list[dict[str, Any]]) -> float:
+    """SQLAlchemy ORM `add_all` of the same rows (table reflected, mapped without relationships)."""
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session, registry
+
+    class AssetRow:
+        def __init__(self, **kwargs: Any) -> None:
+            self.__dict__.update(kwargs)
+
+    engine = sa.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(url))
+    table = sa.Table("video_assets", sa.MetaData(), autoload_with=engine)
+    registry().map_imperatively(AssetRow, table)
+    start = time.perf_counter()
+    with Session(engine) as session:
+        session.add_all([AssetRow(id=uuid.uuid4(), status="draft", **r) for r in rows])
+        session.commit()
+    elapsed = time.perf_counter() - start
+    engine.dispose()
+    return elapsed

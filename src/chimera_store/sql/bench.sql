@@ -1,0 +1,27 @@
+-- Baselines for `chimera-store bench`: what a hand-written psycopg program would run.
+
+-- name: bench_raw_insert_asset
+INSERT INTO video_assets (agent_id, task_id, platform, tier, character_reference_id, status,
+                          metadata)
+VALUES (%(agent_id)s, %(task_id)s, %(platform)s, %(tier)s, %(character_reference_id)s,
+        %(status)s, %(metadata)s)
+RETURNING *;
+
+-- name: bench_raw_campaign_page
+SELECT * FROM video_assets WHERE campaign_id = %(campaign_id)s
+ORDER BY created_at DESC, id DESC LIMIT 100;
+
+-- name: bench_join_campaign_page
+SELECT va.* FROM video_assets va JOIN tasks t ON t.id = va.task_id
+WHERE t.campaign_id = %(campaign_id)s
+ORDER BY va.created_at DESC, va.id DESC LIMIT 100;
+
+-- name: bench_raw_update
+UPDATE tasks SET priority = %(priority)s WHERE id = %(id)s;
+
+-- name: bench_prepare_review
+UPDATE tasks SET status = 'review' WHERE id = ANY(%(ids)s);
+
+-- name: bench_campaign_versions
+SELECT t.id, t.version, c.version FROM tasks t JOIN campaigns c ON c.id = t.campaign_id
+WHERE t.id = ANY(%(ids)s);

@@ -1,0 +1,21 @@
+"""The benchmark runs end to end on a small dataset (a smoke test: no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+
+from chimera_store import bench
+from tests.helpers import run_cli, tables
+
+
+def test_bench_reports_every_figure(admin_url: str) -> None:
+    result = run_cli("bench", "--rows", "2000", "--json", url=admin_url, timeout=300)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    for key in bench.TARGETS:
+        assert isinstance(data[key], int | float), key
+        assert key in data["targets_met"]
+    assert data["rows"] == 2000
+    assert data["campaign_assets_page_p99_ms"] >= data["campaign_assets_page_p50_ms"] > 0
+    # The scratch database is gone afterwards.
+    assert not any(name.startswith("chimera_bench_") for name in tables(admin_url))
