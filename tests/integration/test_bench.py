@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from chimera_store import bench
-from tests.helpers import run_cli, tables
+from tests.helpers import run_cli, scalar
 
 
 def test_bench_reports_every_figure(admin_url: str) -> None:
@@ -18,4 +18,7 @@ def test_bench_reports_every_figure(admin_url: str) -> None:
     assert data["rows"] == 2000
     assert data["campaign_assets_page_p99_ms"] >= data["campaign_assets_page_p50_ms"] > 0
     # The scratch database is gone afterwards.
-    assert not any(name.startswith("chimera_bench_") for name in tables(admin_url))
+    leftover = scalar(
+        admin_url, "SELECT count(*) FROM pg_database WHERE datname LIKE 'chimera_bench_%'"
+    )
+    assert leftover == 0
