@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from chimera_store.errors import NotFound
@@ -41,7 +41,16 @@ def _id(kind: str, n: int) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"{kind}-{n}")
 
 
-def seed(store: Store, *, tasks: int = 200, assets: int = 1000) -> bool:
+SAMPLE_ROWS = 200 + 1000
+
+
+def seed(
+    store: Store,
+    *,
+    tasks: int = 200,
+    assets: int = 1000,
+    progress: Callable[[int], None] = lambda _n: None,
+) -> bool:
     """Create the sample unless it is there already. Returns True when it wrote anything."""
     with contextlib.suppress(NotFound):
         store.get_campaign(_id("campaign", 0))
@@ -82,11 +91,20 @@ def seed(store: Store, *, tasks: int = 200, assets: int = 1000) -> bool:
                 }
             )
         tx.bulk_insert_tasks(task_rows)
+        progress(len(task_rows))
         by_campaign: dict[uuid.UUID, list[uuid.UUID]] = {}
         for row in task_rows:
             by_campaign.setdefault(row["campaign_id"], []).append(row["id"])
-        tx.bulk_insert_assets(_assets(rng, agents, by_campaign, assets))
+        tx.bulk_insert_assets(_counted(_assets(rng, agents, by_campaign, assets), progress))
     return True
+
+
+def _counted(
+    rows: Iterator[dict[str, Any]], progress: Callable[[int], None]
+) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        yield row
+        progress(1)
 
 
 def _assets(

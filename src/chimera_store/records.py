@@ -95,6 +95,15 @@ class PurgeCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class CleanCounts:
+    """What `clean` removed (or, with dry_run, would remove; history is not counted then)."""
+
+    tasks: int
+    video_assets: int
+    history: int
+
+
+@dataclass(frozen=True, slots=True)
 class JudgeCommit:
     task: Task
     approved_asset_ids: list[UUID]

@@ -241,3 +241,44 @@ def test_cli_reference_is_current() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _age_everything(url: str) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE tasks SET created_at = created_at - interval '400 days'")
+
+
+def test_clean_dry_run_archive_and_in_flight_untouched(seeded: str, tmp_path: Path) -> None:
+    _age_everything(seeded)
+    with psycopg.connect(seeded) as conn:
+        expected = conn.execute(
+            "SELECT count(*) FROM tasks t WHERE status = 'complete' AND NOT EXISTS ("
+            "SELECT 1 FROM video_assets a WHERE a.task_id = t.id "
+            "AND a.status NOT IN ('published', 'rejected'))"
+        ).fetchone()
+        in_flight = conn.execute("SELECT count(*) FROM tasks WHERE status <> 'complete'").fetchone()
+    assert expected is not None and expected[0] > 0 and in_flight is not None
+    before = rows(seeded, "tasks")
+    dry = cli(seeded, "clean", "--before", "2100-01-01", "--dry-run")
+    assert dry.exit_code == 0 and f"would remove {expected[0]:,} tasks" in dry.output
+    assert rows(seeded, "tasks") == before
+    archive = tmp_path / "archive.jsonl"
+    done = cli(
+        seeded, "clean", "--before", "2100-01-01", "--archive", str(archive), "--batch-size", "7"
+    )
+    assert done.exit_code == 0, done.output
+    assert rows(seeded, "tasks") == before - expected[0]
+    records = [json.loads(line) for line in archive.read_text().splitlines()]
+    assert len(records) == expected[0]
+    assert all(r["task"]["status"] == "complete" for r in records)
+    with psycopg.connect(seeded) as conn:
+        left = conn.execute("SELECT count(*) FROM tasks WHERE status <> 'complete'").fetchone()
+    assert left == in_flight  # work in flight is never touched
+
+
+def test_clean_respects_cutoff(seeded: str) -> None:
+    before = rows(seeded, "tasks")
+    result = cli(seeded, "clean", "--before", "2000-01-01")
+    assert result.exit_code == 0 and rows(seeded, "tasks") == before
+    bad = cli(seeded, "clean", "--before", "yesterday")
+    assert bad.exit_code == 10 and "--before" in bad.output

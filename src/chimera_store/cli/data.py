@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +14,14 @@ from rich.panel import Panel
 from rich.table import Table
 
 from chimera_store import migrator
-from chimera_store.cli.common import ENV_EPILOG, handle_errors, out, print_json, state
+from chimera_store.cli.common import (
+    ENV_EPILOG,
+    handle_errors,
+    out,
+    print_json,
+    progress_bar,
+    state,
+)
 from chimera_store.errors import InvalidInput, OperationCancelled
 from chimera_store.payload import task_to_payload
 from chimera_store.records import CampaignSummary, Page, to_dict
@@ -34,6 +42,7 @@ Cursor = Annotated[str | None, typer.Option(help="Cursor printed by the previous
 
 def register(app: typer.Typer) -> None:
     app.command(epilog=ENV_EPILOG)(demo)
+    app.command(epilog=ENV_EPILOG)(clean)
     app.add_typer(campaigns_app, name="campaigns")
     app.add_typer(campaign_app, name="campaign")
     app.add_typer(agents_app, name="agents")
@@ -78,7 +87,8 @@ def demo(ctx: typer.Context) -> None:
     outcome = migrator.migrate(st.url)
     out.print(f"schema at {', '.join(outcome.after)} on {st.target().masked_url}")
     with _store(ctx) as store:
-        wrote = sample.seed(store)
+        with progress_bar("seeding", sample.SAMPLE_ROWS) as advance:
+            wrote = sample.seed(store, progress=advance)
         out.print("seeded the sample" if wrote else "sample already present; nothing added")
         biggest = sample.biggest_campaign(store)
         if biggest is not None:
@@ -291,8 +301,11 @@ def asset_show(
         _show(store.get_asset(asset_id), store.asset_history(asset_id), as_json)
 
 
-def _json_lines(source: str) -> Iterator[dict[str, Any]]:
-    stream = sys.stdin if source == "-" else Path(source).open(encoding="utf-8")  # noqa: SIM115
+def _json_lines(source: str, advance: Callable[[int], None]) -> Iterator[dict[str, Any]]:
+    try:
+        stream = sys.stdin if source == "-" else Path(source).open(encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise InvalidInput("file", f"cannot read {source}: {exc.strerror}") from None
     with stream:
         for number, line in enumerate(stream, start=1):
             if not line.strip():
@@ -301,6 +314,7 @@ def _json_lines(source: str) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
             except json.JSONDecodeError as exc:
                 raise InvalidInput("json", f"line {number}: {exc.msg}") from None
+            advance(1)
 
 
 @tasks_app.command("import", epilog=ENV_EPILOG)
@@ -313,9 +327,9 @@ def tasks_import(
     campaign: Annotated[str, typer.Option("--campaign", help="Campaign the tasks belong to.")],
 ) -> None:
     """Create tasks from queue payloads (JSON lines); all or nothing."""
-    with _store(ctx) as store, store.transaction() as tx:
+    with _store(ctx) as store, store.transaction() as tx, progress_bar("importing", None) as adv:
         n = 0
-        for n, payload in enumerate(_json_lines(source), start=1):
+        for n, payload in enumerate(_json_lines(source, adv), start=1):
             try:
                 tx.create_task_from_payload(payload, campaign)
             except InvalidInput as exc:
@@ -330,6 +344,63 @@ def assets_import(
     source: Annotated[str, typer.Argument(help="JSON-lines file of assets, or - for stdin.")],
 ) -> None:
     """Bulk-load video assets (JSON lines) with COPY; all or nothing."""
-    with _store(ctx) as store:
-        n = store.bulk_insert_assets(_json_lines(source))
+    with _store(ctx) as store, progress_bar("importing", None) as advance:
+        n = store.bulk_insert_assets(_json_lines(source, advance))
     out.print(f"imported {n} assets")
+
+
+def _parse_before(value: str) -> datetime:
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput("--before", f"{value!r} is not an ISO 8601 date or time") from None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+@handle_errors
+def clean(
+    ctx: typer.Context,
+    before: Annotated[
+        str, typer.Option(help="ISO 8601 date or time (UTC when no offset is given).")
+    ],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would go.")] = False,
+    archive: Annotated[
+        Path | None,
+        typer.Option(help="Append what is removed to this JSON-lines file first."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Tasks per transaction.", min=1, max=10000)] = 500,
+) -> None:
+    """Remove finished work created before --before: complete tasks whose assets are all
+    published or rejected, with those assets and their history. Work in flight is never touched.
+
+    Runs in short batches (one transaction each; rows locked by a worker are skipped).
+    """
+    cutoff = _parse_before(before)
+    with _store(ctx) as store:
+        if dry_run:
+            counts = store.clean(cutoff, dry_run=True)
+            out.print(
+                f"would remove {counts.tasks:,} tasks and {counts.video_assets:,} assets "
+                f"created before {cutoff.isoformat()} (dry run: nothing removed)"
+            )
+            return
+        total = store.clean(cutoff, dry_run=True).tasks
+        sink = archive.open("a", encoding="utf-8") if archive else None
+        try:
+
+            def write(record: dict[str, Any]) -> None:
+                assert sink is not None
+                sink.write(json.dumps(record, default=str) + "\n")
+                sink.flush()
+
+            with progress_bar("cleaning", total) as advance:
+                counts = store.clean(
+                    cutoff, batch_size=batch_size, archive=write if sink else None, progress=advance
+                )
+        finally:
+            if sink is not None:
+                sink.close()
+    out.print(
+        f"removed {counts.tasks:,} tasks, {counts.video_assets:,} assets and "
+        f"{counts.history:,} history entries" + (f"; archived to {archive}" if archive else "")
+    )

@@ -240,3 +240,48 @@ DELETE FROM agents WHERE campaign_id = %(id)s;
 
 -- name: purge_campaign_row
 DELETE FROM campaigns WHERE id = %(id)s;
+
+-- name: clean_candidates
+-- Retention: complete tasks created before the cut-off whose every asset is finished
+-- (published or rejected). Work in flight never qualifies. SKIP LOCKED: never wait on a worker.
+SELECT t.id FROM tasks t
+WHERE t.status = 'complete' AND t.created_at < %(before)s
+  AND NOT EXISTS (SELECT 1 FROM video_assets a
+                  WHERE a.task_id = t.id AND a.status NOT IN ('published', 'rejected'))
+ORDER BY t.created_at, t.id
+LIMIT %(batch)s
+FOR UPDATE OF t SKIP LOCKED;
+
+-- name: clean_count
+SELECT count(*) AS tasks, coalesce(sum(
+           (SELECT count(*) FROM video_assets a WHERE a.task_id = t.id)), 0)::bigint AS video_assets
+FROM tasks t
+WHERE t.status = 'complete' AND t.created_at < %(before)s
+  AND NOT EXISTS (SELECT 1 FROM video_assets a
+                  WHERE a.task_id = t.id AND a.status NOT IN ('published', 'rejected'));
+
+-- name: clean_archive
+SELECT jsonb_build_object(
+    'task', to_jsonb(t),
+    'history', (SELECT coalesce(jsonb_agg(to_jsonb(h) ORDER BY h.id), '[]'::jsonb)
+                FROM task_status_history h WHERE h.task_id = t.id),
+    'video_assets', (SELECT coalesce(jsonb_agg(to_jsonb(a) || jsonb_build_object('history',
+                        (SELECT coalesce(jsonb_agg(to_jsonb(ah) ORDER BY ah.id), '[]'::jsonb)
+                         FROM asset_status_history ah WHERE ah.asset_id = a.id))
+                     ORDER BY a.created_at, a.id), '[]'::jsonb)
+                     FROM video_assets a WHERE a.task_id = t.id)
+) AS record
+FROM tasks t WHERE t.id = ANY(%(ids)s) ORDER BY t.created_at, t.id;
+
+-- name: clean_asset_history
+DELETE FROM asset_status_history h USING video_assets a
+WHERE a.id = h.asset_id AND a.task_id = ANY(%(ids)s);
+
+-- name: clean_assets
+DELETE FROM video_assets WHERE task_id = ANY(%(ids)s);
+
+-- name: clean_task_history
+DELETE FROM task_status_history WHERE task_id = ANY(%(ids)s);
+
+-- name: clean_tasks
+DELETE FROM tasks WHERE id = ANY(%(ids)s);
