@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(BIN)/chimera-store bench $(BENCH_ARGS)
 
 stress: $(STAMP)
-	CHIMERA_STRESS=full env -u CHIMERA_DATABASE_URL $(BIN)/pytest -q -m slow tests $(PYTEST_ARGS)
+	CHIMERA_STRESS=full env -u CHIMERA_DATABASE_URL $(BIN)/pytest -q -s tests/reliability tests/migration $(PYTEST_ARGS)
 
 # Regenerate docs/cli.md from --help (a test fails when it is stale).
 docs: $(STAMP)
