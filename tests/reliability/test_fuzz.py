@@ -1,0 +1,180 @@
+"""Bad input, fuzzed: every public write either stores and reads back equal, or is refused with
+InvalidInput and writes nothing. 2,000 examples per test under CHIMERA_STRESS=full."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chimera_store import InvalidInput, ParentNotFound
+from chimera_store.store import Store
+
+EXAMPLES = 2000 if os.environ.get("CHIMERA_STRESS") == "full" else 40
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+INJECTION = st.sampled_from(
+    [
+        "'; DROP TABLE campaigns; --",
+        '" OR 1=1 --',
+        "%(id)s",
+        "{filters}",
+        "$$; SELECT 1; $$",
+        "\\x00",
+        "' UNION SELECT * FROM pg_roles --",
+    ]
+)
+text = st.one_of(st.text(max_size=40), INJECTION, st.just("a\x00b"), st.just("\ud800"))
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    text,
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(text, inner, max_size=4)),
+    max_leaves=20,
+)
+
+
+@pytest.fixture
+def world(db_url: str) -> Iterator[tuple[Store, Any, Any, Any]]:
+    store = Store.open(db_url, max_size=2)
+    c = store.create_campaign("fuzz", "g", "active")
+    a = store.create_agent(c.id, "p", "r")
+    t = store.create_task(c.id, "generate_content", "high", {"goal_description": "g"})
+    yield store, c, a, t
+    store.close()
+
+
+def counts(url: str) -> tuple[int, ...]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM campaigns), (SELECT count(*) FROM agents), "
+            "(SELECT count(*) FROM tasks), (SELECT count(*) FROM video_assets)"
+        ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+@FUZZ
+@given(
+    goal=text,
+    extra=st.dictionaries(text, json_values, max_size=4),
+    persona=st.one_of(st.none(), json_values),
+    resources=st.one_of(st.none(), json_values),
+)
+def test_task_context(
+    world: Any, db_url: str, goal: Any, extra: Any, persona: Any, resources: Any
+) -> None:
+    store, c, _, _ = world
+    context = {**extra, "goal_description": goal}
+    if persona is not None:
+        context["persona_constraints"] = persona
+    if resources is not None:
+        context["required_resources"] = resources
+    before = counts(db_url)
+    try:
+        task = store.create_task(c.id, "reply_comment", "low", context)
+    except InvalidInput:
+        assert counts(db_url) == before
+        return
+    assert store.get_task(task.id).context == context
+
+
+@FUZZ
+@given(
+    metadata=st.dictionaries(text, json_values, max_size=6),
+    platform=text,
+    tier=st.one_of(text, st.sampled_from(["tier1", "tier2"])),
+    ref=text,
+)
+def test_asset_writes(
+    world: Any, db_url: str, metadata: Any, platform: Any, tier: Any, ref: Any
+) -> None:
+    store, _, a, t = world
+    before = counts(db_url)
+    try:
+        asset = store.create_asset(a.id, t.id, platform, tier, ref, metadata)
+    except InvalidInput:
+        assert counts(db_url) == before
+        return
+    got = store.get_asset(asset.id)
+    assert (got.metadata, got.platform, got.tier, got.character_reference_id) == (
+        metadata,
+        platform,
+        tier,
+        ref,
+    )
+
+
+@FUZZ
+@given(name=text, goal=text, status=st.one_of(text, st.just("active")))
+def test_campaign_writes(world: Any, db_url: str, name: Any, goal: Any, status: Any) -> None:
+    store = world[0]
+    before = counts(db_url)
+    try:
+        c = store.create_campaign(name, goal, status)
+    except InvalidInput:
+        assert counts(db_url) == before
+        return
+    assert (c.name, c.goal_description, c.status) == (name, goal, status)
+    assert store.get_campaign(c.id) == c
+
+
+@FUZZ
+@given(
+    value=st.one_of(text, st.uuids().map(str)),
+    field=st.sampled_from(["status", "platform", "tier", "campaign_id", "agent_id"]),
+)
+def test_filters_never_inject(world: Any, db_url: str, value: Any, field: str) -> None:
+    store, c, _, _ = world
+    before = counts(db_url)
+    kwargs: dict[str, Any] = {"campaign_id": c.id, field: value}
+    try:
+        page = store.list_assets(**kwargs)
+        assert page.items == []
+    except (InvalidInput, ParentNotFound):
+        pass
+    assert counts(db_url) == before
+
+
+def _not_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return True
+    return False
+
+
+@FUZZ
+@given(bad_id=st.one_of(text, st.integers(), st.just(str(uuid.uuid4())[:-1])).filter(_not_uuid))
+def test_malformed_ids(world: Any, bad_id: Any) -> None:
+    store = world[0]
+    with pytest.raises(InvalidInput):
+        store.get_campaign(bad_id)
+    with pytest.raises(InvalidInput):
+        store.create_agent(bad_id, "p", "r")
+
+
+def test_deep_and_oversized_json_refused(world: Any, db_url: str) -> None:
+    store, c, _, _ = world
+    deep: Any = "x"
+    for _ in range(100):
+        deep = {"k": deep}
+    before = counts(db_url)
+    for bad in ({"goal_description": "g", "d": deep}, {"goal_description": "g" * 300_000}):
+        with pytest.raises(InvalidInput):
+            store.create_task(c.id, "reply_comment", "low", bad)
+    assert counts(db_url) == before
