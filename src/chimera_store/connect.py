@@ -20,7 +20,12 @@ def connect_sync(
 ) -> Iterator[psycopg.Connection[Any]]:
     target_url = url or resolve_target().url
     try:
-        conn = psycopg.connect(target_url, autocommit=autocommit, application_name=APPLICATION_NAME)
+        conn = psycopg.connect(
+            target_url,
+            autocommit=autocommit,
+            application_name=APPLICATION_NAME,
+            prepare_threshold=None,  # admin queries: not hot; safe behind pgbouncer
+        )
     except psycopg.Error as exc:
         raise translate_connect_error(exc) from None
     with conn:

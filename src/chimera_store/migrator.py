@@ -65,7 +65,11 @@ def open_engine(url: str | None) -> Engine:
 
     def connect() -> Any:
         try:
-            return psycopg.connect(libpq_url, application_name="chimera-store migrate")
+            # No server-side prepared statements: admin work is not hot, and they break behind a
+            # transaction-mode pooler (pgbouncer < 1.21).
+            return psycopg.connect(
+                libpq_url, application_name="chimera-store migrate", prepare_threshold=None
+            )
         except psycopg.Error as exc:
             raise translate_connect_error(exc) from None
 
@@ -193,7 +197,9 @@ def _translate_migration_error(exc: sa.exc.DBAPIError, url: str | None) -> Chime
 def _describe_blockers(url: str | None) -> str:
     try:
         with (
-            psycopg.connect(url or resolve_target().url, autocommit=True) as conn,
+            psycopg.connect(
+                url or resolve_target().url, autocommit=True, prepare_threshold=None
+            ) as conn,
             conn.cursor(row_factory=dict_row) as cur,
         ):
             rows = cur.execute(

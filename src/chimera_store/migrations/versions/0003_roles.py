@@ -41,7 +41,7 @@ def upgrade() -> None:
                 NULL;  -- another database's migration created it at the same moment
             END
             $$
-            """
+            """  # noqa: S608 - role names are constants of this script
         )
     tables = ", ".join(TABLES)
     op.execute("GRANT USAGE ON SCHEMA public TO chimera_service, chimera_readonly")
