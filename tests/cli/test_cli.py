@@ -282,3 +282,9 @@ def test_clean_respects_cutoff(seeded: str) -> None:
     assert result.exit_code == 0 and rows(seeded, "tasks") == before
     bad = cli(seeded, "clean", "--before", "yesterday")
     assert bad.exit_code == 10 and "--before" in bad.output
+
+
+def test_psql_opens_on_the_database(db_url: str) -> None:
+    result = run_cli("psql", "--", "-At", "-c", "SELECT count(*) FROM campaigns", url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0"

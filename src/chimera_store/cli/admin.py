@@ -166,19 +166,25 @@ def url(
 
 
 @handle_errors
-def psql(ctx: typer.Context) -> None:
-    """Open psql on the database (needs psql on PATH)."""
+def psql(
+    ctx: typer.Context,
+    args: Annotated[
+        list[str] | None, typer.Argument(help="Passed to psql, e.g. -- -c 'SELECT 1'.")
+    ] = None,
+) -> None:
+    """Open psql on the database (psql on PATH, or the embedded server's own)."""
     target = state(ctx).target()
-    exe = shutil.which("psql")
-    if exe is None and target.embedded:
+    exe = None
+    if target.embedded:  # the server's own psql: same major version
         from chimera_store.embedded import embedded_psql
 
         exe = embedded_psql()
+    exe = exe or shutil.which("psql")
     if exe is None:
         raise fail(
             "psql is not installed (install the PostgreSQL client)", DatabaseUnavailable.exit_code
         )
-    os.execv(exe, [exe, target.url])  # noqa: S606 - replacing ourselves with psql is the point
+    os.execv(exe, [exe, target.url, *(args or [])])  # noqa: S606 - replacing ourselves with psql is the point
 
 
 @handle_errors
