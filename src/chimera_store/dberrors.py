@@ -24,9 +24,9 @@ from chimera_store.errors import (
 _PARENTS: dict[str, tuple[str, str]] = {
     "agents_campaign_id_fkey": ("campaign", "campaign_id"),
     "tasks_campaign_id_fkey": ("campaign", "campaign_id"),
-    "video_assets_agent_id_fkey": ("agent", "agent_id"),
-    "video_assets_task_id_fkey": ("task", "task_id"),
-    "video_assets_campaign_id_fkey": ("campaign", "campaign_id"),
+    # Composite keys: a single-column DETAIL (from the trigger) means the parent is missing.
+    "video_assets_agent_same_campaign_fkey": ("agent", "agent_id"),
+    "video_assets_task_same_campaign_fkey": ("task", "task_id"),
 }
 # Composite keys that enforce the same-campaign rule.
 _SAME_CAMPAIGN: dict[str, str] = {
@@ -64,11 +64,11 @@ def translate(exc: psycopg.Error) -> ChimeraError:
                 f"{diag.table_name or 'row'} is still referenced ({detail}); "
                 "nothing is ever cascaded, purge the campaign instead"
             )
-        if constraint in _SAME_CAMPAIGN:
+        match = _KEY_VALUE.search(detail)
+        if constraint in _SAME_CAMPAIGN and match and "," in match.group("cols"):
             field = _SAME_CAMPAIGN[constraint]
             return InvalidInput(field, "belongs to a different campaign than the asset's task")
         entity, field = _PARENTS.get(constraint, ("parent", "reference"))
-        match = _KEY_VALUE.search(detail)
         value = match.group("vals") if match else None
         return ParentNotFound(entity, value, field)
     if isinstance(exc, pg.CheckViolation):

@@ -98,6 +98,23 @@ def add_constraint(table: str, name: str, definition: str) -> None:
     op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
 
 
+def drop_adopted_constraint(table: str, name: str) -> None:
+    """Drop a constraint that only tables made outside the migrations can have (adoption).
+
+    Offline output describes a fresh database, where it never exists, so nothing is emitted.
+    """
+    if _offline():
+        return
+    found = _scalar(
+        "SELECT 1 FROM pg_constraint WHERE conname = :n "
+        "AND conrelid = (current_schema() || '.' || :t)::regclass",
+        n=name,
+        t=table,
+    )
+    if found:
+        op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+
+
 def create_index(name: str, table: str, definition: str, *, unique: bool = False) -> None:
     kind = "UNIQUE INDEX" if unique else "INDEX"
     op.execute(f"CREATE {kind} IF NOT EXISTS {name} ON {table} {definition}")

@@ -139,7 +139,11 @@ def test_us2_1_asset_with_unknown_parent_rejected(conn: Conn, missing: str) -> N
     ids = {"agent_id": aid, "task_id": tid, missing: uuid.uuid4()}
     with pytest.raises(pg.ForeignKeyViolation) as info:
         asset(conn, ids["agent_id"], ids["task_id"])
-    assert info.value.diag.constraint_name == f"video_assets_{missing}_fkey"
+    table = "agents" if missing == "agent_id" else "tasks"
+    assert info.value.diag.constraint_name == f"video_assets_{table[:-1]}_same_campaign_fkey"
+    assert info.value.diag.message_detail == (
+        f'Key ({missing})=({ids[missing]}) is not present in table "{table}".'
+    )
     assert count(conn, "video_assets") == 0
 
 

@@ -62,17 +62,27 @@ def upgrade() -> None:
         CREATE OR REPLACE FUNCTION chimera_asset_campaign() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
+            -- Orphans are reported precisely here (single-column key in the DETAIL); the
+            -- composite foreign keys below still enforce them, race-free, and also catch an
+            -- agent or task of another campaign (two-column key in the DETAIL).
+            IF NEW.agent_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.id = NEW.agent_id) THEN
+                RAISE EXCEPTION 'insert or update on table "video_assets" violates foreign key constraint "video_assets_agent_same_campaign_fkey"'
+                    USING ERRCODE = 'foreign_key_violation',
+                          DETAIL = format('Key (agent_id)=(%s) is not present in table "agents".', NEW.agent_id),
+                          TABLE = 'video_assets',
+                          CONSTRAINT = 'video_assets_agent_same_campaign_fkey';
+            END IF;
             -- Denormalised campaign_id: filled from the producing task so that a plain INSERT
-            -- naming only ERD attributes works. An unknown task is reported exactly as the
-            -- foreign key would report it.
+            -- naming only ERD attributes works.
             IF NEW.campaign_id IS NULL AND NEW.task_id IS NOT NULL THEN
                 SELECT t.campaign_id INTO NEW.campaign_id FROM tasks t WHERE t.id = NEW.task_id;
                 IF NOT FOUND THEN
-                    RAISE EXCEPTION 'insert or update on table "video_assets" violates foreign key constraint "video_assets_task_id_fkey"'
+                    RAISE EXCEPTION 'insert or update on table "video_assets" violates foreign key constraint "video_assets_task_same_campaign_fkey"'
                         USING ERRCODE = 'foreign_key_violation',
                               DETAIL = format('Key (task_id)=(%s) is not present in table "tasks".', NEW.task_id),
                               TABLE = 'video_assets',
-                              CONSTRAINT = 'video_assets_task_id_fkey';
+                              CONSTRAINT = 'video_assets_task_same_campaign_fkey';
                 END IF;
             END IF;
             RETURN NEW;
@@ -177,21 +187,10 @@ def upgrade() -> None:
         ],
     )
     ddl.add_constraint("video_assets", "video_assets_pkey", "PRIMARY KEY (id)")
-    ddl.add_constraint(
-        "video_assets",
-        "video_assets_agent_id_fkey",
-        "FOREIGN KEY (agent_id) REFERENCES agents (id) ON DELETE NO ACTION",
-    )
-    ddl.add_constraint(
-        "video_assets",
-        "video_assets_task_id_fkey",
-        "FOREIGN KEY (task_id) REFERENCES tasks (id) ON DELETE NO ACTION",
-    )
-    ddl.add_constraint(
-        "video_assets",
-        "video_assets_campaign_id_fkey",
-        "FOREIGN KEY (campaign_id) REFERENCES campaigns (id) ON DELETE NO ACTION",
-    )
+    # Only composite keys: (agent_id, campaign_id) and (task_id, campaign_id) imply that the agent,
+    # the task and the campaign exist (agents and tasks reference campaigns), so single-column keys
+    # would repeat the same checks; each costs a row lock on the parent per inserted asset, and
+    # dropping the three redundant ones made bulk ingest about 30% faster (docs/performance.md).
     # The same-campaign rule: the asset's agent and its task must both be in its campaign.
     ddl.add_constraint(
         "video_assets",
@@ -204,6 +203,10 @@ def upgrade() -> None:
         "video_assets_task_same_campaign_fkey",
         "FOREIGN KEY (task_id, campaign_id) REFERENCES tasks (id, campaign_id) ON DELETE NO ACTION",
     )
+    # Adopted tables from a create-if-not-exists script usually carry the single-column keys
+    # (PostgreSQL's default names); the composite keys above cover them, so they go.
+    for redundant in ("agent_id", "task_id", "campaign_id"):
+        ddl.drop_adopted_constraint("video_assets", f"video_assets_{redundant}_fkey")
     ddl.add_constraint("video_assets", "video_assets_tier_check", _one_of("tier", TIERS))
     ddl.add_constraint(
         "video_assets", "video_assets_status_check", _one_of("status", ASSET_STATUSES)
@@ -252,7 +255,7 @@ def upgrade() -> None:
     ddl.create_trigger(
         "video_assets_fill_campaign",
         "video_assets",
-        "BEFORE INSERT OR UPDATE OF task_id ON {table} "
+        "BEFORE INSERT OR UPDATE OF agent_id, task_id ON {table} "
         "FOR EACH ROW EXECUTE FUNCTION chimera_asset_campaign()",
     )
 
