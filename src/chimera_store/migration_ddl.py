@@ -61,6 +61,17 @@ def _column_info(table: str) -> dict[str, tuple[bool, str | None]]:
     return {name: (bool(notnull), default) for name, notnull, default in rows}
 
 
+def _constraint_exists(table: str, name: str) -> bool:
+    return bool(
+        _scalar(
+            "SELECT 1 FROM pg_constraint WHERE conname = :n "
+            "AND conrelid = (current_schema() || '.' || :t)::regclass",
+            n=name,
+            t=table,
+        )
+    )
+
+
 def create_table(table: str, columns: Sequence[Col]) -> None:
     """CREATE TABLE, or bring an existing table's columns, defaults and NOT NULLs up to it."""
     if _offline() or not _table_exists(table):
@@ -86,15 +97,8 @@ def create_table(table: str, columns: Sequence[Col]) -> None:
 
 def add_constraint(table: str, name: str, definition: str) -> None:
     """ALTER TABLE ... ADD CONSTRAINT unless a constraint of that name exists on the table."""
-    if not _offline():
-        found = _scalar(
-            "SELECT 1 FROM pg_constraint WHERE conname = :n "
-            "AND conrelid = (current_schema() || '.' || :t)::regclass",
-            n=name,
-            t=table,
-        )
-        if found:
-            return
+    if not _offline() and _constraint_exists(table, name):
+        return
     op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
 
 
@@ -105,13 +109,7 @@ def drop_adopted_constraint(table: str, name: str) -> None:
     """
     if _offline():
         return
-    found = _scalar(
-        "SELECT 1 FROM pg_constraint WHERE conname = :n "
-        "AND conrelid = (current_schema() || '.' || :t)::regclass",
-        n=name,
-        t=table,
-    )
-    if found:
+    if _constraint_exists(table, name):
         op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
 
 

@@ -145,6 +145,14 @@ def current_revisions(driver: psycopg.Connection[Any]) -> list[str]:
     return [str(r[0]) for r in driver.execute(query("current_revisions")).fetchall()]
 
 
+def existing_tables(driver: psycopg.Connection[Any]) -> list[str]:
+    """Which of the chimera tables exist in the current schema."""
+    rows = driver.execute(
+        query("existing_tables"), {"tables": list(schema_contract.SCHEMA_TABLES)}
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def _known(revisions: list[str]) -> None:
     scripts = script_directory()
     for rev in revisions:
@@ -230,12 +238,7 @@ def migrate(
         ensure_known_revisions(before)
         adopting = False
         if not before:
-            existing = [
-                r[0]
-                for r in driver.execute(
-                    query("existing_tables"), {"tables": list(schema_contract.SCHEMA_TABLES)}
-                ).fetchall()
-            ]
+            existing = existing_tables(driver)
             if existing:
                 live = schema_contract.snapshot(driver)
                 blockers = schema_contract.adoption_blockers(live)
@@ -325,12 +328,7 @@ def status(url: str | None = None, *, embedded: bool = False) -> Status:
         assert info is not None
         current = current_revisions(conn)
         ensure_known_revisions(current)
-        existing = [
-            str(r[0])
-            for r in conn.execute(
-                query("existing_tables"), {"tables": list(schema_contract.SCHEMA_TABLES)}
-            ).fetchall()
-        ]
+        existing = existing_tables(conn)
         counts: dict[str, int] = {}
         for table in existing:
             row = conn.execute(

@@ -19,6 +19,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from chimera_store import ConnectionLost, InvalidTransition, StaleState, migrator
+from chimera_store.schema_contract import SCHEMA_TABLES
 from chimera_store.store import AsyncStore, Store
 from tests.dbfixtures import create_database, drop_database, with_dbname
 from tests.helpers import run_cli
@@ -203,14 +204,7 @@ def _pg_tool(url: str, tool: str) -> str:
 def _checksums(url: str) -> dict[str, str]:
     out = {}
     with psycopg.connect(url) as conn:
-        for table in (
-            "campaigns",
-            "agents",
-            "tasks",
-            "video_assets",
-            "task_status_history",
-            "asset_status_history",
-        ):
+        for table in SCHEMA_TABLES:
             rows = conn.execute(f"SELECT t::text FROM {table} t ORDER BY 1").fetchall()
             out[table] = hashlib.sha256("\n".join(r[0] for r in rows).encode()).hexdigest()
     return out
