@@ -63,7 +63,12 @@ def _print_page(page: Page[Any], as_json: bool, columns: list[str]) -> None:
         if page.next_cursor:
             sys.stderr.write(f"next cursor: {page.next_cursor}\n")
         return
-    table = Table(*columns)
+    table = Table()
+    for column in columns:
+        # Ids stay whole (they are what the next command takes); other columns may fold.
+        table.add_column(
+            column, no_wrap=column.endswith("id"), min_width=36 if column == "id" else None
+        )
     for item in page.items:
         data = to_dict(item)
         table.add_row(*(_cell(data[c]) for c in columns))
@@ -75,6 +80,8 @@ def _print_page(page: Page[Any], as_json: bool, columns: list[str]) -> None:
 def _cell(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value)[:60]
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
 
 
@@ -250,7 +257,7 @@ def assets_list(
             limit=limit,
             cursor=cursor,
         )
-    _print_page(page, as_json, ["id", "platform", "tier", "status", "metadata", "created_at"])
+    _print_page(page, as_json, ["id", "platform", "tier", "status", "created_at"])
 
 
 def _show(record: Any, history: list[Any], as_json: bool) -> None:
