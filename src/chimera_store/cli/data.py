@@ -188,7 +188,7 @@ def agents_list(
     """Agents of a campaign, newest first."""
     with _store(ctx) as store:
         page = store.list_agents(campaign, limit=limit, cursor=cursor)
-    _print_page(page, as_json, ["id", "soul_md_path", "character_reference_id", "created_at"])
+    _print_page(page, as_json, ["id", "soul_md_path", "character_reference_id"])
 
 
 @tasks_app.command("list", epilog=ENV_EPILOG)
