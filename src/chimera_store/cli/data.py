@@ -66,9 +66,8 @@ def _print_page(page: Page[Any], as_json: bool, columns: list[str]) -> None:
     table = Table()
     for column in columns:
         # Ids stay whole (they are what the next command takes); other columns may fold.
-        table.add_column(
-            column, no_wrap=column.endswith("id"), min_width=36 if column == "id" else None
-        )
+        whole = column in {"id", "campaign_id", "agent_id", "task_id"}
+        table.add_column(column, no_wrap=whole, min_width=36 if whole else None, overflow="fold")
     for item in page.items:
         data = to_dict(item)
         table.add_row(*(_cell(data[c]) for c in columns))
