@@ -16,6 +16,7 @@ from collections import defaultdict
 from typing import Any
 
 import psycopg
+import pytest
 
 from chimera_store import migrator
 from chimera_store.store import AsyncStore
@@ -78,7 +79,9 @@ def test_many_concurrent_migrators(empty_db_url: str) -> None:
     assert scalar(empty_db_url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
 
 
-async def _simulate(url: str, agents: int, seconds: float) -> dict[str, Any]:
+async def _simulate(
+    url: str, agents: int, seconds: float, think: tuple[float, float] = (0.0, 0.0)
+) -> dict[str, Any]:
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: list[str] = []
     made_tasks: list[Any] = []
@@ -91,13 +94,19 @@ async def _simulate(url: str, agents: int, seconds: float) -> dict[str, Any]:
             roster.append((c, await store.create_agent(c.id, f"a/{i}/SOUL.md", "lora:x")))
         deadline = time.monotonic() + seconds
 
+        pause = random.Random(7)
+
         async def timed(name: str, coro: Any) -> Any:
             start = time.perf_counter()
             result = await coro
             latencies[name].append((time.perf_counter() - start) * 1000)
+            if think[1]:  # an agent thinks (generates, renders) between its calls
+                await asyncio.sleep(pause.uniform(*think))
             return result
 
         async def agent_loop(campaign: Any, agent: Any) -> None:
+            if think[1]:  # agents start spread out, not all in the same millisecond
+                await asyncio.sleep(pause.uniform(0, think[1]))
             while time.monotonic() < deadline:
                 try:
                     t = await timed(
@@ -156,9 +165,18 @@ async def _simulate(url: str, agents: int, seconds: float) -> dict[str, Any]:
     }
 
 
-def test_sustained_load(db_url: str) -> None:
-    agents, seconds = (1000, 60.0) if FULL else (100, 4.0)
-    report = asyncio.run(_simulate(db_url, agents, seconds))
+# closed: every agent calls again as soon as its call returns (throughput at saturation);
+# paced: agents think 0.3-0.8 s between calls (generating, rendering), which is how agents behave.
+LOAD_MODES = {
+    "closed": ((1000, 60.0) if FULL else (100, 4.0), (0.0, 0.0)),
+    "paced": ((1000, 60.0) if FULL else (100, 4.0), (0.3, 0.8) if FULL else (0.01, 0.05)),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(LOAD_MODES))
+def test_sustained_load(db_url: str, mode: str) -> None:
+    (agents, seconds), think = LOAD_MODES[mode]
+    report = asyncio.run(_simulate(db_url, agents, seconds, think))
     assert report["errors"] == []
     tasks, assets = report["tasks"], report["assets"]
     assert len(set(tasks)) == len(tasks) > 0 and len(set(assets)) == len(assets)
@@ -178,6 +196,6 @@ def test_sustained_load(db_url: str) -> None:
         ).fetchone()
         assert hist == (rows.get("complete", 0),)
     print(
-        f"\nsustained load: {agents} agents, {seconds:g}s, pool 20: "
+        f"\nsustained load ({mode}): {agents} agents, {seconds:g}s, pool 20: "
         f"{report['ops_per_s']:.0f} ops/s; p50 ms {report['p50_ms']}; p99 ms {report['p99_ms']}"
     )
