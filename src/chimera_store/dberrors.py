@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import psycopg
 from psycopg import errors as pg
@@ -102,12 +100,3 @@ def _field_of_check(constraint: str) -> str:
 def _field_of_unique(detail: str) -> str:
     match = _KEY_VALUE.search(detail)
     return match.group("cols") if match else "id"
-
-
-@contextmanager
-def translated() -> Iterator[None]:
-    """Run a block; any psycopg error leaves as a chimera-store error."""
-    try:
-        yield
-    except psycopg.Error as exc:
-        raise translate(exc) from None

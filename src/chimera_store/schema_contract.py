@@ -18,7 +18,6 @@ from psycopg.rows import dict_row
 
 from chimera_store.sql import query
 
-TABLES = ("campaigns", "agents", "tasks", "video_assets")
 # Tables later revisions add; all of them belong to the contract.
 SCHEMA_TABLES = (
     "campaigns",

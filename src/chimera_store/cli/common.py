@@ -23,9 +23,7 @@ ENV_EPILOG = (
     "is set), CHIMERA_DEBUG=1 (tracebacks for internal errors)."
 )
 
-EXIT_OK = 0
 EXIT_DIFFERENCES = 1
-EXIT_USAGE = 2
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
