@@ -57,6 +57,7 @@ from chimera_store.vocab import (
 )
 
 R = TypeVar("R", Campaign, Agent, Task, VideoAsset)
+S = TypeVar("S", Task, VideoAsset)  # records with a status life cycle
 _COPY_LINE = re.compile(r"COPY \w+, line (\d+)")
 
 
@@ -376,31 +377,17 @@ class Store:
         `expected_version` no longer matches. A repeated `idempotency_key` returns the task as it
         is, without error and without a second history entry.
         """
-        key = v.check_uuid(id, "id")
-        target = TaskStatus(inputs.vocab(to_status, TaskStatus, "to_status"))
+        target = inputs.vocab(to_status, TaskStatus, "to_status")
         params = _transition_params(
-            key,
-            target.value,
-            task_sources(target),
+            v.check_uuid(id, "id"),
+            target,
+            task_sources(TaskStatus(target)),
             actor,
             reason,
             idempotency_key,
             expected_version,
         )
-        row = self._one(Task, "transition_task", params)
-        if row is not None:
-            return row
-        current = self.get_task(key)
-        if idempotency_key is not None and self._seen(
-            "task_idempotent_hit", key, idempotency_key
-        ):
-            return current
-        if expected_version is not None and current.version != expected_version:
-            raise StaleState(
-                f"task {key} is at version {current.version}, not {expected_version}",
-                current_version=current.version,
-            )
-        raise InvalidTransition("task", key, current.status, target.value)
+        return self._transition(Task, "task", params)
 
     def task_history(self, id: UUID | str) -> list[StatusChange]:
         return self._history("task_history", v.check_uuid(id, "id"))
@@ -482,34 +469,41 @@ class Store:
         expected_version: int | None = None,
     ) -> VideoAsset:
         """Move an asset along `draft -> judge_pending -> approved | rejected -> published`."""
-        key = v.check_uuid(id, "id")
-        target = AssetStatus(inputs.vocab(to_status, AssetStatus, "to_status"))
+        target = inputs.vocab(to_status, AssetStatus, "to_status")
         params = _transition_params(
-            key,
-            target.value,
-            asset_sources(target),
+            v.check_uuid(id, "id"),
+            target,
+            asset_sources(AssetStatus(target)),
             actor,
             reason,
             idempotency_key,
             expected_version,
         )
-        row = self._one(VideoAsset, "transition_asset", params)
-        if row is not None:
-            return row
-        current = self.get_asset(key)
-        if idempotency_key is not None and self._seen(
-            "asset_idempotent_hit", key, idempotency_key
-        ):
-            return current
-        if expected_version is not None and current.version != expected_version:
-            raise StaleState(
-                f"video asset {key} is at version {current.version}, not {expected_version}",
-                current_version=current.version,
-            )
-        raise InvalidTransition("video asset", key, current.status, target.value)
+        return self._transition(VideoAsset, "asset", params)
 
     def asset_history(self, id: UUID | str) -> list[StatusChange]:
         return self._history("asset_history", v.check_uuid(id, "id"))
+
+    def _transition(self, row_type: type[S], kind: str, params: dict[str, Any]) -> S:
+        """The compare-and-set; when it changed nothing, find out why (one shared path for tasks
+        and assets: idempotent repeat, stale version, or a move the rules forbid)."""
+        row = self._one(row_type, f"transition_{kind}", params)
+        if row is not None:
+            return row
+        entity = "task" if kind == "task" else "video asset"
+        key: UUID = params["id"]
+        current = self._get(row_type, f"get_{kind}", entity, key)
+        if params["idempotency_key"] is not None and self._seen(
+            f"{kind}_idempotent_hit", key, params["idempotency_key"]
+        ):
+            return current
+        expected = params["expected_version"]
+        if expected is not None and current.version != expected:
+            raise StaleState(
+                f"{entity} {key} is at version {current.version}, not {expected}",
+                current_version=current.version,
+            )
+        raise InvalidTransition(entity, key, current.status, params["to_status"])
 
     def _seen(self, name: str, key: UUID, idempotency_key: str) -> bool:
         with self._connection() as conn:
