@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-embedded test-external lint unit bench stress docs schema-snapshot sync-api clean
+.PHONY: demo test test-embedded test-external lint bench stress docs schema-snapshot sync-api clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

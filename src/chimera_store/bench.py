@@ -179,8 +179,8 @@ def _run(url: str, rows: int, progress: Callable[[str], None]) -> dict[str, Any]
         results["bulk_insert_raw_copy_rows_per_s"] = round(raw_rate)
         results["bulk_insert_ratio_vs_raw_copy"] = round(api_rate / raw_rate, 3)
         results["bulk_insert_peak_rss_mb"] = round(peak - rss_before, 1)
-        raw.execute("ANALYZE")
-        total = raw.execute("SELECT count(*) FROM video_assets").fetchone()
+        raw.execute(query("bench_analyze"))
+        total = raw.execute(query("bench_count_assets")).fetchone()
         results["assets_in_dataset"] = int(total[0]) if total else 0
 
         progress("SQLAlchemy ORM add_all baseline (same rows, alternating rounds)")

@@ -86,8 +86,11 @@ def prepare_migration_transaction(conn: Connection, settings: MigrationSettings)
     """Inside the migration transaction: timeouts, then the migration lock (waits its turn)."""
     driver = _driver(conn)
     driver.execute(
-        "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
-        (f"{int(settings.lock_timeout * 1000)}ms", f"{int(settings.statement_timeout * 1000)}ms"),
+        query("migration_timeouts"),
+        {
+            "lock_timeout": f"{int(settings.lock_timeout * 1000)}ms",
+            "statement_timeout": f"{int(settings.statement_timeout * 1000)}ms",
+        },
     )
     deadline = time.monotonic() + settings.lock_wait
     delay = 0.05

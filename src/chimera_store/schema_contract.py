@@ -78,7 +78,7 @@ def _normalise(definition: str, schema: str) -> str:
 def snapshot(conn: psycopg.Connection[Any], tables: tuple[str, ...] = SCHEMA_TABLES) -> Snapshot:
     """Tables, columns, constraints, indexes, triggers and functions of the live schema."""
     with conn.cursor(row_factory=dict_row) as cur:
-        schema_row = cur.execute("SELECT current_schema() AS s").fetchone()
+        schema_row = cur.execute(query("current_schema")).fetchone()
         schema = str(schema_row["s"]) if schema_row else "public"
         params = {"tables": list(tables)}
         result: Snapshot = {"tables": {}, "functions": {}}

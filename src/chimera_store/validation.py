@@ -51,18 +51,22 @@ def check_string_content(value: str, field: str) -> None:
         raise InvalidInput(field, "contains a lone surrogate (not valid Unicode)") from None
 
 
-def check_json_object(value: Any, field: str) -> dict[str, Any]:
-    """A JSON object PostgreSQL's jsonb can store and give back unchanged."""
+def json_object_text(value: Any, field: str) -> str:
+    """A JSON object PostgreSQL's jsonb can store and give back unchanged, serialised.
+
+    The text is what gets sent, so the size check and the parameter share one serialisation.
+    """
     if not isinstance(value, dict):
         raise InvalidInput(field, f"must be a JSON object, got {type(value).__name__}")
     _walk(value, field, 0)
     try:
-        size = len(json.dumps(value, allow_nan=False).encode("utf-8"))
+        text = json.dumps(value, allow_nan=False)
     except (ValueError, TypeError) as exc:
         raise InvalidInput(field, f"not JSON-serialisable: {exc}") from None
+    size = len(text.encode("utf-8"))
     if size > MAX_JSON_BYTES:
         raise InvalidInput(field, f"larger than {MAX_JSON_BYTES} bytes ({size})")
-    return value
+    return text
 
 
 def _walk(value: Any, path: str, depth: int) -> None:
@@ -90,10 +94,11 @@ def _walk(value: Any, path: str, depth: int) -> None:
         raise InvalidInput(path, f"{type(value).__name__} is not a JSON value")
 
 
-def check_context(value: Any) -> dict[str, Any]:
+def context_text(value: Any) -> str:
     """Task context: goal_description (string, required), persona_constraints (list of strings),
-    required_resources (list of mcp:// URIs); other keys allowed and kept unchanged."""
-    context = check_json_object(value, "context")
+    required_resources (list of mcp:// URIs); other keys allowed and kept unchanged. Serialised."""
+    text = json_object_text(value, "context")
+    context: dict[str, Any] = value
     goal = context.get("goal_description")
     if not isinstance(goal, str) or not goal.strip():
         raise InvalidInput("context.goal_description", "required, a non-empty string")
@@ -111,7 +116,7 @@ def check_context(value: Any) -> dict[str, Any]:
             raise InvalidInput(
                 "context.required_resources", "must be a list of mcp:// resource URIs"
             )
-    return context
+    return text
 
 
 def check_limit(limit: Any) -> int:

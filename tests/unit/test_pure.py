@@ -67,7 +67,7 @@ def test_transition_tables_match_erd() -> None:
 )
 def test_json_object_refusals(value: object, field: str) -> None:
     with pytest.raises(InvalidInput) as info:
-        validation.check_json_object(value, "metadata")
+        validation.json_object_text(value, "metadata")
     assert info.value.field == field
 
 
@@ -78,9 +78,9 @@ def test_json_depth_and_size_limits() -> None:
         node["k"] = {}
         node = node["k"]  # type: ignore[assignment]
     with pytest.raises(InvalidInput, match="nested deeper"):
-        validation.check_json_object(deep, "metadata")
+        validation.json_object_text(deep, "metadata")
     with pytest.raises(InvalidInput, match="larger than"):
-        validation.check_json_object({"x": "a" * (validation.MAX_JSON_BYTES + 1)}, "metadata")
+        validation.json_object_text({"x": "a" * (validation.MAX_JSON_BYTES + 1)}, "metadata")
 
 
 def test_cursor_round_trip_and_garbage() -> None:

@@ -25,3 +25,9 @@ UPDATE tasks SET status = 'review' WHERE id = ANY(%(ids)s);
 -- name: bench_campaign_versions
 SELECT t.id, t.version, c.version FROM tasks t JOIN campaigns c ON c.id = t.campaign_id
 WHERE t.id = ANY(%(ids)s);
+
+-- name: bench_analyze
+ANALYZE;
+
+-- name: bench_count_assets
+SELECT count(*) FROM video_assets;

@@ -99,3 +99,10 @@ ORDER BY a.pid;
 
 -- name: database_exists
 SELECT 1 FROM pg_database WHERE datname = %(name)s;
+
+-- name: current_schema
+SELECT current_schema() AS s;
+
+-- name: migration_timeouts
+SELECT set_config('lock_timeout', %(lock_timeout)s, true),
+       set_config('statement_timeout', %(statement_timeout)s, true);

@@ -198,20 +198,22 @@ SELECT c.status AS campaign_status, c.version AS campaign_version,
 FROM tasks t JOIN campaigns c ON c.id = t.campaign_id WHERE t.id = %(task_id)s;
 
 -- name: campaign_summary
-SELECT
-    (SELECT count(*) FROM agents WHERE campaign_id = %(id)s) AS agents,
+-- The campaign and its report in one round trip; no row means no such campaign.
+SELECT c.id, c.name, c.goal_description, c.status, c.created_at, c.updated_at, c.version,
+    (SELECT count(*) FROM agents WHERE campaign_id = c.id) AS agents,
     (SELECT coalesce(jsonb_object_agg(status, n), jsonb_build_object()) FROM
-        (SELECT status, count(*) AS n FROM tasks WHERE campaign_id = %(id)s GROUP BY status) s)
+        (SELECT status, count(*) AS n FROM tasks WHERE campaign_id = c.id GROUP BY status) s)
         AS tasks_by_status,
     (SELECT coalesce(jsonb_object_agg(status, n), jsonb_build_object()) FROM
-        (SELECT status, count(*) AS n FROM video_assets WHERE campaign_id = %(id)s
+        (SELECT status, count(*) AS n FROM video_assets WHERE campaign_id = c.id
          GROUP BY status) s) AS assets_by_status,
     (SELECT coalesce(jsonb_object_agg(platform, n), jsonb_build_object()) FROM
-        (SELECT platform, count(*) AS n FROM video_assets WHERE campaign_id = %(id)s
+        (SELECT platform, count(*) AS n FROM video_assets WHERE campaign_id = c.id
          GROUP BY platform) s) AS assets_by_platform,
     (SELECT coalesce(jsonb_object_agg(tier, n), jsonb_build_object()) FROM
-        (SELECT tier, count(*) AS n FROM video_assets WHERE campaign_id = %(id)s
-         GROUP BY tier) s) AS assets_by_tier;
+        (SELECT tier, count(*) AS n FROM video_assets WHERE campaign_id = c.id
+         GROUP BY tier) s) AS assets_by_tier
+FROM campaigns c WHERE c.id = %(id)s;
 
 -- name: copy_assets
 COPY video_assets (id, agent_id, task_id, platform, tier, character_reference_id, status,

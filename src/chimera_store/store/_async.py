@@ -344,12 +344,10 @@ class AsyncStore:
     ) -> Task:
         """Change priority, context or worker; status changes go through `transition_task`."""
         key = v.check_uuid(id, "id")
-        from psycopg.types.json import Jsonb
-
         params = {
             "id": key,
             "priority": None if priority is None else inputs.vocab(priority, Priority, "priority"),
-            "context": None if context is None else Jsonb(v.check_context(context)),
+            "context": None if context is None else inputs.context_param(context),
             "assigned_worker_id": None
             if assigned_worker_id is None
             else v.check_text(assigned_worker_id, "assigned_worker_id"),
@@ -447,10 +445,8 @@ class AsyncStore:
     async def update_asset_metadata(
         self, id: UUID | str, metadata: Mapping[str, Any]
     ) -> VideoAsset:
-        from psycopg.types.json import Jsonb
-
         key = v.check_uuid(id, "id")
-        params = {"id": key, "metadata": Jsonb(v.check_json_object(metadata, "metadata"))}
+        params = {"id": key, "metadata": inputs.json_param(metadata, "metadata")}
         row = await self._one(VideoAsset, "update_asset_metadata", params)
         if row is None:
             raise NotFound("video asset", key)
@@ -577,16 +573,18 @@ class AsyncStore:
     # --- reports -----------------------------------------------------------------------------
 
     async def campaign_summary(self, id: UUID | str) -> CampaignSummary:
-        campaign = await self.get_campaign(id)
+        """The campaign with its counts, in one round trip."""
+        key = v.check_uuid(id, "id")
         async with self._connection() as conn:
             try:
-                cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(query("campaign_summary"), {"id": campaign.id})
+                cur = await conn.execute(query("campaign_summary"), {"id": key})
                 row = await cur.fetchone()
             except psycopg.Error as exc:
                 raise translate(exc) from None
-        assert row is not None
-        return CampaignSummary(campaign=campaign, **row)
+        if row is None:
+            raise NotFound("campaign", key)
+        width = len(Campaign._fields)
+        return CampaignSummary(Campaign(*row[:width]), *row[width:])
 
     # --- queue payloads ----------------------------------------------------------------------
 

@@ -346,12 +346,10 @@ class Store:
     ) -> Task:
         """Change priority, context or worker; status changes go through `transition_task`."""
         key = v.check_uuid(id, "id")
-        from psycopg.types.json import Jsonb
-
         params = {
             "id": key,
             "priority": None if priority is None else inputs.vocab(priority, Priority, "priority"),
-            "context": None if context is None else Jsonb(v.check_context(context)),
+            "context": None if context is None else inputs.context_param(context),
             "assigned_worker_id": None
             if assigned_worker_id is None
             else v.check_text(assigned_worker_id, "assigned_worker_id"),
@@ -449,10 +447,8 @@ class Store:
     def update_asset_metadata(
         self, id: UUID | str, metadata: Mapping[str, Any]
     ) -> VideoAsset:
-        from psycopg.types.json import Jsonb
-
         key = v.check_uuid(id, "id")
-        params = {"id": key, "metadata": Jsonb(v.check_json_object(metadata, "metadata"))}
+        params = {"id": key, "metadata": inputs.json_param(metadata, "metadata")}
         row = self._one(VideoAsset, "update_asset_metadata", params)
         if row is None:
             raise NotFound("video asset", key)
@@ -579,16 +575,18 @@ class Store:
     # --- reports -----------------------------------------------------------------------------
 
     def campaign_summary(self, id: UUID | str) -> CampaignSummary:
-        campaign = self.get_campaign(id)
+        """The campaign with its counts, in one round trip."""
+        key = v.check_uuid(id, "id")
         with self._connection() as conn:
             try:
-                cur = conn.cursor(row_factory=dict_row)
-                cur.execute(query("campaign_summary"), {"id": campaign.id})
+                cur = conn.execute(query("campaign_summary"), {"id": key})
                 row = cur.fetchone()
             except psycopg.Error as exc:
                 raise translate(exc) from None
-        assert row is not None
-        return CampaignSummary(campaign=campaign, **row)
+        if row is None:
+            raise NotFound("campaign", key)
+        width = len(Campaign._fields)
+        return CampaignSummary(Campaign(*row[:width]), *row[width:])
 
     # --- queue payloads ----------------------------------------------------------------------
 

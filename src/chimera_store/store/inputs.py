@@ -5,7 +5,8 @@ Shared by the async and sync stores so that neither holds logic of its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -26,6 +27,19 @@ from chimera_store.vocab import (
     TaskType,
     Tier,
 )
+
+
+def _sent_as(text: str) -> Callable[[Any], str]:
+    return lambda _obj: text
+
+
+def json_param(value: Any, field: str) -> Jsonb:
+    """A validated JSON object as a jsonb parameter, serialised once."""
+    return Jsonb(value, dumps=_sent_as(v.json_object_text(value, field)))
+
+
+def context_param(value: Any) -> Jsonb:
+    return Jsonb(value, dumps=_sent_as(v.context_text(value)))
 
 
 def vocab(value: Any, enum: type[Any], field: str) -> str:
@@ -84,7 +98,7 @@ def task_params(
         "task_type": vocab(task_type, TaskType, "task_type"),
         "priority": vocab(priority, Priority, "priority"),
         "status": vocab(status, TaskStatus, "status"),
-        "context": Jsonb(v.check_context(context)),
+        "context": context_param(context),
         "assigned_worker_id": assigned_worker_id,
         "created_at": created_at,
     }
@@ -111,7 +125,7 @@ def asset_params(
         "tier": vocab(tier, Tier, "tier"),
         "character_reference_id": v.check_text(character_reference_id, "character_reference_id"),
         "status": vocab(status, AssetStatus, "status"),
-        "metadata": Jsonb(v.check_json_object({} if metadata is None else metadata, "metadata")),
+        "metadata": json_param({} if metadata is None else metadata, "metadata"),
     }
 
 
@@ -135,8 +149,6 @@ def asset_copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
         p = asset_params(**record)
     except TypeError as exc:
         raise InvalidInput("record", str(exc)) from None
-    import uuid
-
     return (
         p["id"] or uuid.uuid4(),
         p["agent_id"],
@@ -167,8 +179,6 @@ def task_copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
         p = task_params(**record)
     except TypeError as exc:
         raise InvalidInput("record", str(exc)) from None
-    import uuid
-
     return (
         p["id"] or uuid.uuid4(),
         p["campaign_id"],
@@ -211,7 +221,7 @@ def list_statement(
             continue
         used.append(key)
         if key == "metadata":
-            params["metadata"] = Jsonb(v.check_json_object(value, "metadata"))
+            params["metadata"] = json_param(value, "metadata")
         else:
             params[key] = value
     if cursor is not None:
