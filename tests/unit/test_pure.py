@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -63,12 +64,29 @@ def test_transition_tables_match_erd() -> None:
         ({"\ud800": 1}, "metadata.\ud800"),
         ([], "metadata"),
         ({"a": {1, 2}}, "metadata.a"),
+        ({"a": {1: "int key"}}, "metadata.a"),
+        ({"a": [{True: "bool key"}]}, "metadata.a[0]"),
+        ({"a": "lone \udc00 low surrogate"}, "metadata.a"),
     ],
 )
 def test_json_object_refusals(value: object, field: str) -> None:
     with pytest.raises(InvalidInput) as info:
         validation.json_object_text(value, "metadata")
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"path": "C:\\u0000"},  # a backslash before "u0000" is text, not NUL
+        {"emoji": "\U0001f3ac", "accents": "d\u00e9j\u00e0 vu"},
+        {"wide": [{"k": i} for i in range(100)]},  # many containers, shallow
+        {"pair": (1, 2)},  # a tuple is stored as a JSON array
+    ],
+)
+def test_json_object_accepted_beyond_the_fast_path(value: dict[str, object]) -> None:
+    text = validation.json_object_text(value, "metadata")
+    assert json.loads(text) == json.loads(json.dumps(value))
 
 
 def test_json_depth_and_size_limits() -> None:
