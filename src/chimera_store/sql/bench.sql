@@ -31,3 +31,10 @@ ANALYZE;
 
 -- name: bench_count_assets
 SELECT count(*) FROM video_assets;
+
+-- name: bench_task_cas
+-- The floor of any optimistic commit: the task's compare-and-set alone, with no campaign check,
+-- no assets and no history.
+UPDATE tasks SET status = 'complete'
+WHERE id = %(task_id)s AND status = 'review' AND version = %(task_version)s
+RETURNING version;
