@@ -240,6 +240,9 @@ def _run(url: str, rows: int, progress: Callable[[str], None]) -> dict[str, Any]
                 api_page.append(_time(store.list_assets, limit=100, **page_params))
             join_page.append(_time(raw_fetch, "bench_join_campaign_page", page_params))
         warmer.close()
+        # Informational (no target): the operator's report, over every asset of a campaign.
+        summary = [_time(store.campaign_summary, rng.choice(data.campaigns)) for _ in range(50)]
+        results["campaign_summary_p50_ms"] = round(_p(summary, 0.5), 3)
         results["campaign_assets_page_p50_ms"] = round(_p(api_page, 0.5), 3)
         results["campaign_assets_page_p99_ms"] = round(_p(api_page, 0.99), 3)
         results["campaign_assets_page_raw_p50_ms"] = round(_p(raw_page, 0.5), 3)
