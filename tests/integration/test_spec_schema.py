@@ -15,6 +15,8 @@ import pytest
 from psycopg import errors as pg
 from psycopg.types.json import Jsonb
 
+from chimera_store.sql import query
+
 Conn = psycopg.Connection[Any]
 
 
@@ -206,6 +208,18 @@ def test_every_relationship_query_uses_an_index(
     ).fetchone()
     assert plan is not None
     assert index in json.dumps(plan[0])
+
+
+def test_campaign_summary_reads_the_assets_once(conn: Conn) -> None:
+    """The report's three asset breakdowns come from one indexed pass, not one pass each."""
+    conn.execute("SET enable_seqscan = off")
+    plan = conn.execute(
+        "EXPLAIN (FORMAT JSON) " + query("campaign_summary"), {"id": uuid.uuid4()}
+    ).fetchone()
+    assert plan is not None
+    text = json.dumps(plan[0])
+    assert text.count('"Relation Name": "video_assets"') == 1
+    assert "video_assets_campaign_id_idx" in text
 
 
 # --- User story 3 -------------------------------------------------------------------------------

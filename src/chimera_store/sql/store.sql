@@ -198,21 +198,26 @@ SELECT c.status AS campaign_status, c.version AS campaign_version,
 FROM tasks t JOIN campaigns c ON c.id = t.campaign_id WHERE t.id = %(task_id)s;
 
 -- name: campaign_summary
--- The campaign and its report in one round trip; no row means no such campaign.
+-- The campaign and its report in one round trip; no row means no such campaign. The asset counts
+-- come from one pass over the campaign's assets (grouping sets), not one pass per dimension: at
+-- 12,500 assets per campaign that took the report from ~130 to ~50 ms (docs/performance.md).
+WITH asset_counts AS (
+    SELECT status, platform, tier, count(*) AS n FROM video_assets
+    WHERE campaign_id = %(id)s
+    GROUP BY GROUPING SETS ((status), (platform), (tier))
+)
 SELECT c.id, c.name, c.goal_description, c.status, c.created_at, c.updated_at, c.version,
     (SELECT count(*) FROM agents WHERE campaign_id = c.id) AS agents,
     (SELECT coalesce(jsonb_object_agg(status, n), jsonb_build_object()) FROM
         (SELECT status, count(*) AS n FROM tasks WHERE campaign_id = c.id GROUP BY status) s)
         AS tasks_by_status,
-    (SELECT coalesce(jsonb_object_agg(status, n), jsonb_build_object()) FROM
-        (SELECT status, count(*) AS n FROM video_assets WHERE campaign_id = c.id
-         GROUP BY status) s) AS assets_by_status,
-    (SELECT coalesce(jsonb_object_agg(platform, n), jsonb_build_object()) FROM
-        (SELECT platform, count(*) AS n FROM video_assets WHERE campaign_id = c.id
-         GROUP BY platform) s) AS assets_by_platform,
-    (SELECT coalesce(jsonb_object_agg(tier, n), jsonb_build_object()) FROM
-        (SELECT tier, count(*) AS n FROM video_assets WHERE campaign_id = c.id
-         GROUP BY tier) s) AS assets_by_tier
+    -- The columns are NOT NULL, so a NULL marks a row of another grouping set.
+    (SELECT coalesce(jsonb_object_agg(status, n) FILTER (WHERE status IS NOT NULL),
+                     jsonb_build_object()) FROM asset_counts) AS assets_by_status,
+    (SELECT coalesce(jsonb_object_agg(platform, n) FILTER (WHERE platform IS NOT NULL),
+                     jsonb_build_object()) FROM asset_counts) AS assets_by_platform,
+    (SELECT coalesce(jsonb_object_agg(tier, n) FILTER (WHERE tier IS NOT NULL),
+                     jsonb_build_object()) FROM asset_counts) AS assets_by_tier
 FROM campaigns c WHERE c.id = %(id)s;
 
 -- name: copy_assets
