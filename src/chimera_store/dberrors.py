@@ -34,20 +34,43 @@ _SAME_CAMPAIGN: dict[str, str] = {
 _KEY_VALUE = re.compile(r"Key \((?P<cols>[^)]*)\)=\((?P<vals>[^)]*)\)")
 
 
+# What the server (or libpq) says when it was reached but refused the login. A failed connection
+# carries no SQLSTATE in psycopg, so the message is all there is.
+_LOGIN_REFUSED = (
+    "authentication failed",
+    "no password supplied",
+    "no pg_hba.conf entry",
+    "permission denied for database",
+)
+_NO_SUCH_ROLE = re.compile(r'role "[^"]*" does not exist')
+
+
 def translate_connect_error(exc: psycopg.Error) -> ChimeraError:
+    return DatabaseUnavailable(_connect_failure(exc)[0])
+
+
+def connect_failure_is_final(exc: psycopg.Error) -> bool:
+    """True when retrying cannot help (login refused, no such database, bad settings); False when
+    the server may simply not be up yet."""
+    return _connect_failure(exc)[1]
+
+
+def _connect_failure(exc: psycopg.Error) -> tuple[str, bool]:
     text = mask_password(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
     lowered = text.lower()
-    if isinstance(exc, pg.InvalidPassword | pg.InvalidAuthorizationSpecification) or (
-        "authentication failed" in lowered or "no password supplied" in lowered
+    if (
+        isinstance(exc, pg.InvalidPassword | pg.InvalidAuthorizationSpecification)
+        or any(phrase in lowered for phrase in _LOGIN_REFUSED)
+        or _NO_SUCH_ROLE.search(text)
     ):
-        return DatabaseUnavailable(f"authentication failed: {text}")
+        return f"login refused: {text}", True
     if isinstance(exc, pg.InvalidCatalogName) or (
         "database" in lowered and "does not exist" in lowered
     ):
-        return DatabaseUnavailable(f"database does not exist: {text}")
+        return f"database does not exist: {text}", True
     if isinstance(exc, psycopg.ProgrammingError):
-        return DatabaseUnavailable(f"invalid connection settings: {text}")
-    return DatabaseUnavailable(f"cannot reach the database: {text}")
+        return f"invalid connection settings: {text}", True
+    return f"cannot reach the database: {text}", False
 
 
 def translate(exc: psycopg.Error) -> ChimeraError:

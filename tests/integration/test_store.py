@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from chimera_store import (
+    DatabaseUnavailable,
     HasChildren,
     InvalidInput,
     InvalidTransition,
@@ -316,6 +319,22 @@ def test_delete_refused_and_purge(store: Any, db_url: str) -> None:
     with pytest.raises(NotFound):
         store.purge_campaign(c.id)
     assert HasChildren.exit_code != NotFound.exit_code
+
+
+def test_open_reports_a_refused_login_at_once(db_url: str) -> None:
+    """A refused login is final: Store.open says so instead of retrying until connect_timeout."""
+    refused = make_conninfo(
+        **{**conninfo_to_dict(db_url), "user": "chimera_no_such_role", "password": "hunter2"}
+    )
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnavailable) as info:
+        Store.open(refused, connect_timeout=120)
+    with pytest.raises(DatabaseUnavailable) as info_async, asyncio.Runner() as runner:
+        runner.run(AsyncStore.open(refused, connect_timeout=120))
+    # Far below the 120 s the pool would have spent retrying.
+    assert time.monotonic() - started < 60
+    for error in (info.value, info_async.value):
+        assert str(error).startswith("login refused:") and "hunter2" not in str(error)
 
 
 def test_sync_transaction(db_url: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -37,6 +38,9 @@ def root(
         ),
     ] = None,
 ) -> None:
+    # The pool logs each failed connection attempt as a warning; the command reports the final
+    # error itself, in one line, so the retries would only be noise on the terminal.
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     ctx.obj = State(database_url=database_url)
 
 

@@ -52,8 +52,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(asset_app, name="asset")
 
 
+CLI_CONNECT_TIMEOUT = 5.0
+
+
 def _store(ctx: typer.Context) -> Store:
-    return Store.open(state(ctx).url, min_size=1, max_size=2)
+    # An operator at a terminal wants an unreachable server reported in seconds, not after the
+    # API's default 30 s of retries (a refused login is reported at once either way).
+    return Store.open(state(ctx).url, min_size=1, max_size=2, connect_timeout=CLI_CONNECT_TIMEOUT)
 
 
 def _print_page(page: Page[Any], as_json: bool, columns: list[str]) -> None:

@@ -21,7 +21,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from chimera_store import payload as payloads
 from chimera_store import validation as v
 from chimera_store.config import resolve_target
-from chimera_store.dberrors import translate, translate_connect_error
+from chimera_store.dberrors import (
+    connect_failure_is_final,
+    translate,
+    translate_connect_error,
+)
 from chimera_store.errors import (
     ChimeraError,
     DatabaseUnavailable,
@@ -91,6 +95,18 @@ class Store:
     ) -> Store:
         """A store over a new connection pool. `prepare_threshold=None` for pgbouncer < 1.21."""
         target_url = url or resolve_target().url
+        # One direct attempt first: a refused login or a missing database is final, so it is
+        # reported at once instead of after the pool has retried for `connect_timeout` seconds.
+        # An unreachable server is left to the pool, which keeps trying (a service may start
+        # before its database).
+        try:
+            probe = Connection.connect(
+                target_url, connect_timeout=max(2, int(connect_timeout))
+            )
+            probe.close()
+        except psycopg.Error as exc:
+            if connect_failure_is_final(exc):
+                raise translate_connect_error(exc) from None
         pool: ConnectionPool[Connection[Any]] = ConnectionPool(
             target_url,
             min_size=min_size,
