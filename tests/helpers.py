@@ -9,8 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 CLI = [sys.executable, "-m", "chimera_store"]
+REFUSED_ROLE = "chimera_no_such_role"
+REFUSED_PASSWORD = "hunter2"
+
+
+def refused_login_url(url: str) -> str:
+    """The same server, as a role it does not have: a real login refusal, with a password in it."""
+    return make_conninfo(
+        **{**conninfo_to_dict(url), "user": REFUSED_ROLE, "password": REFUSED_PASSWORD}
+    )
 
 
 def run_cli(

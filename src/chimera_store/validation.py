@@ -64,24 +64,27 @@ def json_object_text(value: Any, field: str) -> str:
     """
     if not isinstance(value, dict):
         raise InvalidInput(field, f"must be a JSON object, got {type(value).__name__}")
-    text = _plain_json(value)
-    if text is None:
+    plain = _plain_json(value)
+    if plain is not None:
+        text, size = plain
+    else:
         _walk(value, field, 0)
         try:
             text = _ENCODE(value)
         except (ValueError, TypeError) as exc:
             raise InvalidInput(field, f"not JSON-serialisable: {exc}") from None
-    size = len(text.encode("utf-8"))
+        size = len(text.encode("utf-8"))
     if size > MAX_JSON_BYTES:
         raise InvalidInput(field, f"larger than {MAX_JSON_BYTES} bytes ({size})")
     return text
 
 
-def _plain_json(value: dict[str, Any]) -> str | None:
-    """The serialised object if it is certainly storable as it is, else None (walk it)."""
+def _plain_json(value: dict[str, Any]) -> tuple[str, int] | None:
+    """The serialised object and its size in bytes if it is certainly storable as it is, else
+    None (walk it)."""
     try:
         text = _ENCODE(value)
-        text.encode("utf-8")  # a lone surrogate cannot be encoded
+        size = len(text.encode("utf-8"))  # a lone surrogate cannot be encoded
     except (ValueError, TypeError, UnicodeEncodeError):
         return None
     # NUL is always escaped as \u0000 (an escaped backslash before "u0000" only costs a walk).
@@ -94,7 +97,7 @@ def _plain_json(value: dict[str, Any]) -> str | None:
     # dumps turns int keys into strings and tuples into lists: loads shows whether it changed.
     if json.loads(text) != value:
         return None
-    return text
+    return text, size
 
 
 def _walk(value: Any, path: str, depth: int) -> None:

@@ -11,12 +11,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from typer.testing import CliRunner
 
 from chimera_store.cli import app
 from chimera_store.demo import _id
-from tests.helpers import REPO, run_cli
+from tests.helpers import REFUSED_PASSWORD, REFUSED_ROLE, REPO, refused_login_url, run_cli
 
 runner = CliRunner()
 
@@ -216,16 +215,14 @@ def test_unreachable_and_bad_url_exit_codes() -> None:
 
 def test_login_refused_by_the_server(db_url: str) -> None:
     """A real refusal from the server (no such role): exit 4, said plainly, password never shown."""
-    refused = make_conninfo(
-        **{**conninfo_to_dict(db_url), "user": "chimera_no_such_role", "password": "hunter2"}
-    )
+    refused = refused_login_url(db_url)
     for command in (["status"], ["campaigns", "list"]):  # direct connection, and the pool
         result = run_cli(*command, url=refused)
         assert result.returncode == 4, result.stderr
         # One line: no pool retry warnings before it.
         assert result.stderr.startswith("error: login refused:"), result.stderr
-        assert result.stderr.count("\n") == 1 and "chimera_no_such_role" in result.stderr
-        assert "hunter2" not in result.stderr + result.stdout
+        assert result.stderr.count("\n") == 1 and REFUSED_ROLE in result.stderr
+        assert REFUSED_PASSWORD not in result.stderr + result.stdout
 
 
 def test_url_masks_password() -> None:

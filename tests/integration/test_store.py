@@ -10,7 +10,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from chimera_store import (
     DatabaseUnavailable,
@@ -24,6 +23,7 @@ from chimera_store import (
 from chimera_store.payload import payload_json_schema, task_to_payload
 from chimera_store.store import AsyncStore, Store
 from chimera_store.vocab import ASSET_TRANSITIONS, TASK_TRANSITIONS, AssetStatus, TaskStatus
+from tests.helpers import REFUSED_PASSWORD, refused_login_url
 
 CONTEXT = {
     "goal_description": "Tease the drop",
@@ -323,9 +323,7 @@ def test_delete_refused_and_purge(store: Any, db_url: str) -> None:
 
 def test_open_reports_a_refused_login_at_once(db_url: str) -> None:
     """A refused login is final: Store.open says so instead of retrying until connect_timeout."""
-    refused = make_conninfo(
-        **{**conninfo_to_dict(db_url), "user": "chimera_no_such_role", "password": "hunter2"}
-    )
+    refused = refused_login_url(db_url)
     started = time.monotonic()
     with pytest.raises(DatabaseUnavailable) as info:
         Store.open(refused, connect_timeout=120)
@@ -334,7 +332,7 @@ def test_open_reports_a_refused_login_at_once(db_url: str) -> None:
     # Far below the 120 s the pool would have spent retrying.
     assert time.monotonic() - started < 60
     for error in (info.value, info_async.value):
-        assert str(error).startswith("login refused:") and "hunter2" not in str(error)
+        assert str(error).startswith("login refused:") and REFUSED_PASSWORD not in str(error)
 
 
 def test_sync_transaction(db_url: str) -> None:

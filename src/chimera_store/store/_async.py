@@ -97,14 +97,9 @@ class AsyncStore:
         # reported at once instead of after the pool has retried for `connect_timeout` seconds.
         # An unreachable server is left to the pool, which keeps trying (a service may start
         # before its database).
-        try:
-            probe = await AsyncConnection.connect(
-                target_url, connect_timeout=max(2, int(connect_timeout))
-            )
-            await probe.close()
-        except psycopg.Error as exc:
-            if connect_failure_is_final(exc):
-                raise translate_connect_error(exc) from None
+        failure = await _connect_once(target_url, connect_timeout)
+        if failure is not None and connect_failure_is_final(failure):
+            raise translate_connect_error(failure)
         pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             target_url,
             min_size=min_size,
@@ -121,11 +116,9 @@ class AsyncStore:
             await pool.open(wait=True, timeout=connect_timeout)
         except PoolTimeout:
             await pool.close()
-            try:  # one direct attempt, to say *why* the pool could not connect
-                conn = await AsyncConnection.connect(target_url)
-                await conn.close()
-            except psycopg.Error as exc:
-                raise translate_connect_error(exc) from None
+            failure = await _connect_once(target_url, connect_timeout)  # to say *why*
+            if failure is not None:
+                raise translate_connect_error(failure) from None
             raise DatabaseUnavailable("timed out connecting to the database") from None
         return cls(pool, owns_pool=True)
 
@@ -750,6 +743,16 @@ def _transition_params(
         else v.check_text(idempotency_key, "idempotency_key"),
         "expected_version": expected_version,
     }
+
+
+async def _connect_once(url: str, connect_timeout: float) -> psycopg.Error | None:
+    """One direct connection, closed at once: the driver's error, or None if it worked."""
+    try:
+        conn = await AsyncConnection.connect(url, connect_timeout=max(2, int(connect_timeout)))
+    except psycopg.Error as exc:
+        return exc
+    await conn.close()
+    return None
 
 
 def _copy_error(exc: psycopg.Error) -> ChimeraError:
