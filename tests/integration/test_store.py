@@ -19,6 +19,7 @@ from chimera_store import (
     NotFound,
     ParentNotFound,
     StaleState,
+    jsonb_loads,
 )
 from chimera_store.payload import payload_json_schema, task_to_payload
 from chimera_store.store import AsyncStore, Store
@@ -367,3 +368,14 @@ def test_sync_api_is_generated_from_async() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_store_connections_read_jsonb_with_the_fast_loader(store: Any) -> None:
+    # The pool's connections are made with jsonb_loads' adapters; what they read back is what
+    # json.loads would give (tests/unit checks the loader itself).
+    assert store._pool.kwargs["context"] is jsonb_loads.adapters()
+    c, a, t = world(store)
+    meta = {"resolution": "1080x1920", "n": 12345678901234567890123, "é": [1.5, None, True]}
+    asset = store.create_asset(a.id, t.id, "tiktok", "tier1", "lora:aria", metadata=meta)
+    assert store.get_asset(asset.id).metadata == meta
+    assert store.list_assets(campaign_id=c.id).items[0].metadata == meta

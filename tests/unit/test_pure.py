@@ -6,11 +6,12 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chimera_store import sql, validation
+from chimera_store import jsonb_loads, sql, validation
 from chimera_store.config import mask_password
 from chimera_store.errors import InvalidInput
 from chimera_store.payload import parse_payload, payload_json_schema
@@ -130,3 +131,39 @@ def test_every_named_query_loads() -> None:
         assert sql.query(name).strip()
     with pytest.raises(KeyError):
         sql.query("nope")
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_JSON)
+def test_jsonb_loads_gives_what_json_loads_gives(value: object) -> None:
+    # jsonb's own output style (", " and ": ") and the compact one, as bytes and memoryview.
+    for text in (json.dumps(value, ensure_ascii=False), json.dumps(value, separators=(",", ":"))):
+        expected = json.loads(text)
+        for data in (text, text.encode(), memoryview(text.encode())):
+            assert jsonb_loads.loads(data) == expected
+
+
+def test_jsonb_loads_edges_follow_json_loads() -> None:
+    assert jsonb_loads.loads(b' {"a": 1} ') == {"a": 1}  # whitespace: handed to json.loads
+    assert jsonb_loads.loads(b"123456789012345678901234567890") == 123456789012345678901234567890
+    for bad in (b"{", b'{"a": 1} x', b""):
+        with pytest.raises(json.JSONDecodeError):
+            jsonb_loads.loads(bad)
+    adapters = jsonb_loads.adapters()
+    for name in ("json", "jsonb"):
+        loader = adapters.get_loader(adapters.types[name].oid, psycopg.pq.Format.TEXT)
+        # `_loads` is where psycopg's set_json_loads keeps the function (psycopg is pinned).
+        assert getattr(loader, "_loads", None) is jsonb_loads.loads
+    assert psycopg.adapters.get_loader(adapters.types["jsonb"].oid, psycopg.pq.Format.TEXT) is not (
+        adapters.get_loader(adapters.types["jsonb"].oid, psycopg.pq.Format.TEXT)
+    )  # psycopg's global adapters are left as they were

@@ -34,6 +34,7 @@ from chimera_store.errors import (
     NotFound,
     StaleState,
 )
+from chimera_store.jsonb_loads import adapters as jsonb_adapters
 from chimera_store.records import (
     Agent,
     Campaign,
@@ -109,6 +110,7 @@ class Store:
             timeout=connect_timeout,
             open=False,
             kwargs={
+                "context": jsonb_adapters(),
                 "autocommit": True,
                 "prepare_threshold": prepare_threshold,
                 "application_name": "chimera-store",
