@@ -15,6 +15,8 @@ class ChimeraError(Exception):
     """Base of every error raised by chimera-store."""
 
     exit_code = 1
+    #: For a bulk call, the 1-based record (in the iterable given) the error is about.
+    position: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -157,7 +157,19 @@ def test_import_is_all_or_nothing(seeded: str) -> None:
         input="\n".join(lines),
     )
     assert result.exit_code == 10
-    assert "record 4" in result.output and "priority" in result.output
+    assert "line 4" in result.output and "priority" in result.output
+    assert rows(seeded, "tasks") == before
+    # Blank lines count as lines: the error names where the record is in the file.
+    result = cli(
+        seeded,
+        "tasks",
+        "import",
+        "-",
+        "--campaign",
+        str(_id("campaign", 0)),
+        input="\n\n".join(lines),
+    )
+    assert result.exit_code == 10 and "line 7:" in result.output
     assert rows(seeded, "tasks") == before
 
 
@@ -173,7 +185,19 @@ def test_assets_import_names_bad_line(seeded: str, tmp_path: Path) -> None:
     path = tmp_path / "assets.jsonl"
     path.write_text("\n".join([json.dumps(base)] * 4 + [json.dumps({**base, "metadata": []})]))
     result = cli(seeded, "assets", "import", str(path))
-    assert result.exit_code == 10 and "record 5" in result.output
+    assert result.exit_code == 10 and "line 5:" in result.output
+    assert rows(seeded, "video_assets") == before
+    # Blank lines before it: still its line. A record the server refuses (unknown task) is
+    # named by its line too.
+    path.write_text(
+        "\n" + "\n\n".join([json.dumps(base)] * 4 + [json.dumps({**base, "metadata": []})])
+    )
+    result = cli(seeded, "assets", "import", str(path))
+    assert result.exit_code == 10 and "line 10:" in result.output
+    unknown_task = {**base, "task_id": str(uuid.uuid4())}
+    path.write_text("\n".join([json.dumps(base)] * 2 + ["", json.dumps(unknown_task)]))
+    result = cli(seeded, "assets", "import", str(path))
+    assert result.exit_code == 9 and "line 4:" in result.output and "task" in result.output
     assert rows(seeded, "video_assets") == before
     path.write_text("\n".join([json.dumps(base)] * 4))
     assert cli(seeded, "assets", "import", str(path)).exit_code == 0

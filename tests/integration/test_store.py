@@ -297,7 +297,8 @@ def test_bulk_insert_all_or_nothing(store: Any, db_url: str) -> None:
     orphan = [good] * 3 + [{**good, "task_id": uuid.uuid4()}]
     with pytest.raises(ParentNotFound) as info2:
         store.bulk_insert_assets(orphan)
-    assert "record 4" in str(info2.value)
+    assert "record 4" in str(info2.value) and info2.value.position == 4
+    assert info2.value.entity == "task"
     assert count(db_url, "video_assets") == 50
 
 

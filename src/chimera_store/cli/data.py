@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,7 +24,7 @@ from chimera_store.cli.common import (
     progress_bar,
     state,
 )
-from chimera_store.errors import InvalidInput, OperationCancelled
+from chimera_store.errors import ChimeraError, InvalidInput, OperationCancelled
 from chimera_store.payload import task_to_payload
 from chimera_store.records import CampaignSummary, Page, to_dict
 from chimera_store.store import Store
@@ -312,20 +314,52 @@ def asset_show(
         _show(store.get_asset(asset_id), store.asset_history(asset_id), as_json)
 
 
-def _json_lines(source: str, advance: Callable[[int], None]) -> Iterator[dict[str, Any]]:
-    try:
-        stream = sys.stdin if source == "-" else Path(source).open(encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        raise InvalidInput("file", f"cannot read {source}: {exc.strerror}") from None
-    with stream:
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInput("json", f"line {number}: {exc.msg}") from None
-            advance(1)
+class JsonLines:
+    """The records of a JSON-lines file (or stdin), read one at a time; blank lines skipped.
+
+    Errors name the file's line, not the record's rank: `line_of` maps one to the other from
+    where blank lines were skipped (kept only for those, so memory stays constant).
+    """
+
+    def __init__(self, source: str, advance: Callable[[int], None]) -> None:
+        self._source = source
+        self._advance = advance
+        self._skipped_before: list[int] = []  # records read before each blank line
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        source = self._source
+        try:
+            stream = sys.stdin if source == "-" else Path(source).open(encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise InvalidInput("file", f"cannot read {source}: {exc.strerror}") from None
+        read = 0
+        with stream:
+            for number, line in enumerate(stream, start=1):
+                if not line.strip():
+                    self._skipped_before.append(read)
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InvalidInput("json", f"line {number}: {exc.msg}") from None
+                read += 1
+                yield record
+                self._advance(1)
+
+    def line_of(self, record: int) -> int:
+        """The file line of the 1-based `record`."""
+        return record + bisect.bisect_left(self._skipped_before, record)
+
+    @contextmanager
+    def errors_by_line(self) -> Iterator[None]:
+        """Re-word an error about record N as one about its line in the file."""
+        try:
+            yield
+        except ChimeraError as exc:
+            if exc.position is not None:
+                rest = exc.message.removeprefix(f"record {exc.position}: ")
+                exc.message = f"line {self.line_of(exc.position)}: {rest}"
+            raise
 
 
 @tasks_app.command("import", epilog=ENV_EPILOG)
@@ -338,13 +372,17 @@ def tasks_import(
     campaign: Annotated[str, typer.Option("--campaign", help="Campaign the tasks belong to.")],
 ) -> None:
     """Create tasks from queue payloads (JSON lines); all or nothing."""
-    with _store(ctx) as store, store.transaction() as tx, progress_bar("importing", None) as adv:
-        n = 0
-        for n, payload in enumerate(_json_lines(source, adv), start=1):
-            try:
-                tx.create_task_from_payload(payload, campaign)
-            except InvalidInput as exc:
-                raise InvalidInput(exc.field, exc.reason, position=n) from None
+    with _store(ctx) as store, progress_bar("importing", None) as advance:
+        records = JsonLines(source, advance)
+        with records.errors_by_line(), store.transaction() as tx:
+            n = 0
+            for n, payload in enumerate(records, start=1):
+                try:
+                    tx.create_task_from_payload(payload, campaign)
+                except ChimeraError as exc:
+                    exc.message = f"record {n}: {exc.message}"
+                    exc.position = n
+                    raise
     out.print(f"imported {n} tasks")
 
 
@@ -356,7 +394,9 @@ def assets_import(
 ) -> None:
     """Bulk-load video assets (JSON lines) with COPY; all or nothing."""
     with _store(ctx) as store, progress_bar("importing", None) as advance:
-        n = store.bulk_insert_assets(_json_lines(source, advance))
+        records = JsonLines(source, advance)
+        with records.errors_by_line():
+            n = store.bulk_insert_assets(records)
     out.print(f"imported {n} assets")
 
 

@@ -768,4 +768,5 @@ def _copy_error(exc: psycopg.Error) -> ChimeraError:
         if isinstance(error, InvalidInput):
             return InvalidInput(error.field, error.reason, position=position)
         error.message = f"record {position}: {error.message}"
+        error.position = position
     return error
