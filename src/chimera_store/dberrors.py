@@ -40,6 +40,7 @@ _LOGIN_REFUSED = (
     "authentication failed",
     "no password supplied",
     "no pg_hba.conf entry",
+    "pg_hba.conf rejects",
     "permission denied for database",
 )
 _NO_SUCH_ROLE = re.compile(r'role "[^"]*" does not exist')

@@ -202,6 +202,14 @@ def _translate_migration_error(exc: sa.exc.DBAPIError, url: str | None) -> Chime
         )
     if isinstance(orig, psycopg.OperationalError):
         return DatabaseUnavailable(f"lost the database during the migration: {orig}")
+    first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else repr(orig)
+    if isinstance(orig, psycopg.errors.InsufficientPrivilege) and "create role" in first_line:
+        # Revision 0003 creates two group roles when missing; an owner without CREATEROLE cannot.
+        return SchemaError(
+            f"migration failed, nothing was changed: {first_line}. An administrator can create "
+            "the roles first (CREATE ROLE chimera_service NOLOGIN; CREATE ROLE chimera_readonly "
+            "NOLOGIN;) and the migration will only grant to them (docs/migrations.md)"
+        )
     return SchemaError(f"migration failed, nothing was changed: {orig}")
 
 
