@@ -324,3 +324,55 @@ def test_psql_opens_on_the_database(db_url: str) -> None:
     result = run_cli("psql", "--", "-At", "-c", "SELECT count(*) FROM campaigns", url=db_url)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "0"
+
+
+def _run_in_terminal(args: list[str], url: str) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as its stdout and stderr; return (exit code, output)."""
+    import os
+    import pty
+
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "CHIMERA_DATABASE_URL": url, "TERM": "xterm-256color", "COLUMNS": "120"}
+    for name in ("NO_COLOR", "CI", "FORCE_COLOR", "TTY_COMPATIBLE"):
+        env.pop(name, None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chimera_store", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+        env=env,
+    )
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    return proc.wait(timeout=120), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_bar_on_a_terminal_only(seeded: str, tmp_path: Path) -> None:
+    base = {
+        "agent_id": str(_id("agent", 0)),
+        "task_id": str(_id("task", 0)),
+        "platform": "tiktok",
+        "tier": "tier1",
+        "character_reference_id": "r",
+    }
+    path = tmp_path / "assets.jsonl"
+    path.write_text("\n".join([json.dumps(base)] * 500))
+    before = rows(seeded, "video_assets")
+    code, output = _run_in_terminal(["assets", "import", str(path)], seeded)
+    assert code == 0, output
+    # Rich drew the bar (its label and cursor/erase sequences), then the result line.
+    assert "importing" in output and "\x1b[" in output
+    assert "imported 500 assets" in output
+    assert rows(seeded, "video_assets") == before + 500
+    piped = run_cli("assets", "import", str(path), url=seeded)
+    assert piped.returncode == 0
+    assert "importing" not in piped.stderr + piped.stdout and "\x1b[" not in piped.stderr
