@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 from chimera_store import migrator
 from chimera_store.sql import query
 from chimera_store.store import Store
+from chimera_store.store.inputs import judge_statement
 
 TARGETS: dict[str, tuple[str, float]] = {
     "single_insert_ratio_vs_raw": ("<=", 1.15),
@@ -199,8 +200,9 @@ def _run(url: str, rows: int, progress: Callable[[str], None]) -> dict[str, Any]
         progress("single inserts, pages and Judge commits (interleaved, p50)")
         reps = 500
 
-        def raw_fetch(name: str, params: dict[str, Any]) -> Any:
-            return raw.execute(query(name), params).fetchall()
+        def raw_fetch(statement: str | sql.Composed, params: dict[str, Any]) -> Any:
+            text = query(statement) if isinstance(statement, str) else statement
+            return raw.execute(text, params).fetchall()
 
         api_ins: list[float] = []
         raw_ins: list[float] = []
@@ -284,7 +286,7 @@ def _run(url: str, rows: int, progress: Callable[[str], None]) -> dict[str, Any]
                     )
                 )
             elif n % 3 == 1:  # the API's own statement sent raw: what the API adds to its SQL
-                same_sql.append(_time(raw_fetch, "judge_commit", params))
+                same_sql.append(_time(raw_fetch, judge_statement(False), params))
             else:  # the task's compare-and-set alone: what any optimistic commit costs at least
                 bare_cas.append(_time(raw_fetch, "bench_task_cas", params))
             raw_update.append(

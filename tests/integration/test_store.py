@@ -249,6 +249,33 @@ def test_judge_commit_and_stale_commit(store: Any, db_url: str) -> None:
     assert [h.to_status for h in store.task_history(t.id)] == ["in_progress", "review", "complete"]
 
 
+def test_judge_commit_of_some_assets(store: Any) -> None:
+    c, a, t = world(store)
+    keep, other = (
+        store.create_asset(a.id, t.id, "tiktok", "tier1", "r", status="judge_pending")
+        for _ in range(2)
+    )
+    store.transition_task(t.id, "in_progress", actor="w")
+    t = store.transition_task(t.id, "review", actor="w")
+    done = store.judge_commit(
+        t.id, campaign_version=c.version, task_version=t.version, actor="j", asset_ids=[keep.id]
+    )
+    assert done.approved_asset_ids == [keep.id]
+    assert store.get_asset(keep.id).status == "approved"
+    assert store.get_asset(other.id).status == "judge_pending"
+    assert [h.to_status for h in store.asset_history(keep.id)] == ["approved"]
+    assert store.asset_history(other.id) == []
+    # An empty selection commits the task and approves nothing.
+    c2, a2, t2 = world(store)
+    store.create_asset(a2.id, t2.id, "tiktok", "tier1", "r", status="judge_pending")
+    store.transition_task(t2.id, "in_progress", actor="w")
+    t2 = store.transition_task(t2.id, "review", actor="w")
+    none = store.judge_commit(
+        t2.id, campaign_version=c2.version, task_version=t2.version, actor="j", asset_ids=[]
+    )
+    assert none.task.status == "complete" and none.approved_asset_ids == []
+
+
 def test_campaign_summary(store: Any) -> None:
     c, a, t = world(store)
     store.create_asset(a.id, t.id, "tiktok", "tier1", "r")

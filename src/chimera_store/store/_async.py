@@ -561,7 +561,7 @@ class AsyncStore:
         async with self._connection() as conn:
             try:
                 cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(query("judge_commit"), params)
+                await cur.execute(inputs.judge_statement(ids is not None), params)
                 row = await cur.fetchone()
                 if row is None:
                     await cur.execute(query("judge_commit_state"), {"task_id": key})

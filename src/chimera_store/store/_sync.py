@@ -563,7 +563,7 @@ class Store:
         with self._connection() as conn:
             try:
                 cur = conn.cursor(row_factory=dict_row)
-                cur.execute(query("judge_commit"), params)
+                cur.execute(inputs.judge_statement(ids is not None), params)
                 row = cur.fetchone()
                 if row is None:
                     cur.execute(query("judge_commit_state"), {"task_id": key})
