@@ -376,3 +376,19 @@ def test_progress_bar_on_a_terminal_only(seeded: str, tmp_path: Path) -> None:
     piped = run_cli("assets", "import", str(path), url=seeded)
     assert piped.returncode == 0
     assert "importing" not in piped.stderr + piped.stdout and "\x1b[" not in piped.stderr
+
+
+def test_lists_too_wide_for_the_terminal_are_shown_expanded(seeded: str) -> None:
+    campaign = str(_id("campaign", 0))
+    args = ("assets", "list", "--campaign", campaign, "--limit", "3")
+    narrow = run_cli(*args, url=seeded, COLUMNS="80")
+    assert narrow.returncode == 0, narrow.stderr
+    lines = narrow.stdout.splitlines()
+    # psql's `\x auto`: one block per record, every line within the width, ids whole.
+    assert [line.split()[1] for line in lines if line.startswith("record ")] == ["1", "2", "3"]
+    assert all(len(line) <= 80 for line in lines if not line.startswith("more: --cursor"))
+    ids = [line.split()[1] for line in lines if line.startswith("id ")]
+    assert len(ids) == 3 and all(uuid.UUID(i) for i in ids)
+    wide = run_cli(*args, url=seeded, COLUMNS="250")
+    assert wide.returncode == 0 and "record 1" not in wide.stdout
+    assert all(i in wide.stdout for i in ids)  # the same page, as a table

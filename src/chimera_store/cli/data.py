@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 
@@ -75,12 +76,31 @@ def _print_page(page: Page[Any], as_json: bool, columns: list[str]) -> None:
         # Ids stay whole (they are what the next command takes); other columns may fold.
         whole = column in {"id", "campaign_id", "agent_id", "task_id"}
         table.add_column(column, no_wrap=whole, min_width=36 if whole else None, overflow="fold")
-    for item in page.items:
-        data = to_dict(item)
-        table.add_row(*(_cell(data[c]) for c in columns))
-    out.print(table)
+    rows = [[_cell(to_dict(item)[c]) for c in columns] for item in page.items]
+    for row in rows:
+        table.add_row(*row)
+    # The width the table needs without folding anything (measured unconstrained: a measurement
+    # is otherwise capped at the console's width).
+    natural = Measurement.get(out, out.options.update_width(10_000), table).maximum
+    if natural <= out.width:
+        out.print(table)
+    else:
+        _print_expanded(columns, rows)
     if page.next_cursor:
         out.print(f"more: --cursor {page.next_cursor}")
+
+
+def _print_expanded(columns: list[str], rows: list[list[str]]) -> None:
+    """One block per record, like psql's expanded display (`\\x auto`): for a terminal too
+    narrow for the table, where its columns would otherwise fold mid-word."""
+    for number, row in enumerate(rows, start=1):
+        out.rule(f"record {number}", align="left", characters="-")
+        grid = Table(show_header=False, box=None, pad_edge=False)
+        grid.add_column(no_wrap=True, style="bold")
+        grid.add_column(overflow="fold")
+        for column, value in zip(columns, row, strict=True):
+            grid.add_row(column, value)
+        out.print(grid)
 
 
 def _cell(value: Any) -> str:
