@@ -167,3 +167,22 @@ def test_jsonb_loads_edges_follow_json_loads() -> None:
     assert psycopg.adapters.get_loader(adapters.types["jsonb"].oid, psycopg.pq.Format.TEXT) is not (
         adapters.get_loader(adapters.types["jsonb"].oid, psycopg.pq.Format.TEXT)
     )  # psycopg's global adapters are left as they were
+
+
+@given(st.lists(st.booleans(), max_size=40))
+def test_json_lines_maps_records_to_file_lines(blank: list[bool]) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from chimera_store.cli.data import JsonLines
+
+    lines = ["" if b else json.dumps({"n": i}) for i, b in enumerate(blank)]
+    expected = [number for number, b in enumerate(blank, start=1) if not b]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "records.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        advanced: list[int] = []
+        records = JsonLines(str(path), advanced.append)
+        read = list(records)
+    assert len(read) == len(expected) == len(advanced)
+    assert [records.line_of(k) for k in range(1, len(read) + 1)] == expected
