@@ -89,8 +89,16 @@ def test_the_server_really_checks_passwords(password_server: PasswordServer) -> 
     ids=["wrong-password", "no-password", "pg_hba-reject"],
 )
 def test_store_open_refuses_at_once(
-    password_server: PasswordServer, password: str | None, dbname: str, said: str
+    password_server: PasswordServer,
+    password: str | None,
+    dbname: str,
+    said: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
+    # libpq would otherwise take a password from the environment or ~/.pgpass.
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-such-pgpass"))
     started = time.monotonic()
     with pytest.raises(DatabaseUnavailable) as info:
         Store.open(password_server.url(password, dbname), connect_timeout=60)
