@@ -392,3 +392,45 @@ def test_lists_too_wide_for_the_terminal_are_shown_expanded(seeded: str) -> None
     wide = run_cli(*args, url=seeded, COLUMNS="250")
     assert wide.returncode == 0 and "record 1" not in wide.stdout
     assert all(i in wide.stdout for i in ids)  # the same page, as a table
+
+
+def test_campaign_set_status(seeded: str) -> None:
+    cid = str(_id("campaign", 0))
+
+    def state() -> tuple[str, int]:
+        with psycopg.connect(seeded) as conn:
+            row = conn.execute("SELECT status, version FROM campaigns WHERE id = %s", (cid,))
+            found = row.fetchone()
+        assert found is not None
+        return found[0], found[1]
+
+    status, version = state()
+    assert status == "active"
+    paused = run_cli("campaign", "set-status", cid, "paused", url=seeded)
+    assert paused.returncode == 0, paused.stderr
+    assert f"active -> paused (version {version} -> {version + 1})" in paused.stdout
+    assert state() == ("paused", version + 1)
+    again = run_cli("campaign", "set-status", cid, "paused", url=seeded)
+    assert again.returncode == 0 and "already paused" in again.stdout
+    assert state() == ("paused", version + 1)  # no update: commits based on it stay valid
+    bad = run_cli("campaign", "set-status", cid, "sleeping", url=seeded)
+    assert bad.returncode == 10 and "status" in bad.stderr and "Traceback" not in bad.stderr
+    stale = run_cli(
+        "campaign", "set-status", cid, "active", "--expected-version", str(version), url=seeded
+    )
+    assert stale.returncode == 12 and "version" in stale.stderr
+    missing = run_cli("campaign", "set-status", str(uuid.uuid4()), "active", url=seeded)
+    assert missing.returncode == 8
+    assert state() == ("paused", version + 1)  # none of the refusals wrote anything
+    resumed = run_cli(
+        "campaign",
+        "set-status",
+        cid,
+        "active",
+        "--expected-version",
+        str(version + 1),
+        "--json",
+        url=seeded,
+    )
+    assert resumed.returncode == 0 and json.loads(resumed.stdout)["status"] == "active"
+    assert state() == ("active", version + 2)

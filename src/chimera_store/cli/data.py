@@ -31,7 +31,9 @@ from chimera_store.records import CampaignSummary, Page, to_dict
 from chimera_store.store import Store
 
 campaigns_app = typer.Typer(help="List campaigns.", no_args_is_help=True)
-campaign_app = typer.Typer(help="Show or purge one campaign.", no_args_is_help=True)
+campaign_app = typer.Typer(
+    help="Show one campaign, change its status, or purge it.", no_args_is_help=True
+)
 agents_app = typer.Typer(help="List agents.", no_args_is_help=True)
 tasks_app = typer.Typer(help="List or import tasks.", no_args_is_help=True)
 task_app = typer.Typer(help="Show or export one task.", no_args_is_help=True)
@@ -180,6 +182,51 @@ def campaign_show(
             print_json(to_dict(summary))
             return
         _report(store, summary)
+
+
+@campaign_app.command("set-status", epilog=ENV_EPILOG)
+@handle_errors
+def campaign_set_status(
+    ctx: typer.Context,
+    campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+    status: Annotated[
+        str, typer.Argument(help="New status: draft, active, paused, completed or archived.")
+    ],
+    expected_version: Annotated[
+        int | None,
+        typer.Option(
+            "--expected-version",
+            help="Change it only if the campaign is still at this version (else exit 12).",
+        ),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Change a campaign's status, e.g. pause it: a Judge then refuses to commit its work.
+
+    The version goes up by one, so every commit based on the old version becomes stale.
+    """
+    with _store(ctx) as store:
+        before = store.get_campaign(campaign_id)
+        if before.status == status and expected_version in (None, before.version):
+            # Already there: no update, so the version (and commits based on it) stay valid.
+            if as_json:
+                print_json(to_dict(before))
+            else:
+                out.print(
+                    f"campaign {before.name!r} is already {status} (version {before.version}); "
+                    "nothing changed",
+                    markup=False,
+                )
+            return
+        after = store.update_campaign(campaign_id, status=status, expected_version=expected_version)
+    if as_json:
+        print_json(to_dict(after))
+        return
+    out.print(
+        f"campaign {after.name!r}: {before.status} -> {after.status} "
+        f"(version {before.version} -> {after.version})",
+        markup=False,
+    )
 
 
 @campaign_app.command("purge", epilog=ENV_EPILOG)
