@@ -7,7 +7,7 @@ so no caller ever has to catch a psycopg exception.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 from uuid import UUID
 
 
@@ -21,6 +21,14 @@ class ChimeraError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self._unplaced = message  # the message without the record it is about
+
+    def at_record(self, position: int, *, shown_as: str | None = None) -> Self:
+        """Say which record of a bulk call this error is about: `position` is 1-based in the
+        iterable given, and the message starts `record N:` (or `shown_as:`, e.g. a file line)."""
+        self.position = position
+        self.message = f"{shown_as or f'record {position}'}: {self._unplaced}"
+        return self
 
     def __str__(self) -> str:
         return self.message
@@ -102,11 +110,11 @@ class InvalidInput(ChimeraError):
     exit_code = 10
 
     def __init__(self, field: str, reason: str, *, position: int | None = None) -> None:
-        where = f"record {position}: " if position is not None else ""
-        super().__init__(f"{where}{field}: {reason}")
+        super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
-        self.position = position
+        if position is not None:
+            self.at_record(position)
 
 
 class InvalidTransition(ChimeraError):

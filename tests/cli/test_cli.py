@@ -147,41 +147,36 @@ def test_import_is_all_or_nothing(seeded: str) -> None:
     for _ in range(3):
         lines.append(json.dumps({**good, "task_id": str(uuid.uuid4())}))
     lines.append(json.dumps({**good, "task_id": str(uuid.uuid4()), "priority": "urgent"}))
-    result = cli(
-        seeded,
-        "tasks",
-        "import",
-        "-",
-        "--campaign",
-        str(_id("campaign", 0)),
-        input="\n".join(lines),
-    )
+
+    def import_tasks(text: str) -> Any:
+        return cli(
+            seeded, "tasks", "import", "-", "--campaign", str(_id("campaign", 0)), input=text
+        )
+
+    result = import_tasks("\n".join(lines))
     assert result.exit_code == 10
     assert "line 4" in result.output and "priority" in result.output
     assert rows(seeded, "tasks") == before
     # Blank lines count as lines: the error names where the record is in the file.
-    result = cli(
-        seeded,
-        "tasks",
-        "import",
-        "-",
-        "--campaign",
-        str(_id("campaign", 0)),
-        input="\n\n".join(lines),
-    )
+    result = import_tasks("\n\n".join(lines))
     assert result.exit_code == 10 and "line 7:" in result.output
     assert rows(seeded, "tasks") == before
 
 
-def test_assets_import_names_bad_line(seeded: str, tmp_path: Path) -> None:
-    before = rows(seeded, "video_assets")
-    base = {
+def _asset_record() -> dict[str, str]:
+    """One valid line of an assets import, for the demo's first agent and task."""
+    return {
         "agent_id": str(_id("agent", 0)),
         "task_id": str(_id("task", 0)),
         "platform": "tiktok",
         "tier": "tier1",
         "character_reference_id": "r",
     }
+
+
+def test_assets_import_names_bad_line(seeded: str, tmp_path: Path) -> None:
+    before = rows(seeded, "video_assets")
+    base = _asset_record()
     path = tmp_path / "assets.jsonl"
     path.write_text("\n".join([json.dumps(base)] * 4 + [json.dumps({**base, "metadata": []})]))
     result = cli(seeded, "assets", "import", str(path))
@@ -357,13 +352,7 @@ def _run_in_terminal(args: list[str], url: str) -> tuple[int, str]:
 
 
 def test_progress_bar_on_a_terminal_only(seeded: str, tmp_path: Path) -> None:
-    base = {
-        "agent_id": str(_id("agent", 0)),
-        "task_id": str(_id("task", 0)),
-        "platform": "tiktok",
-        "tier": "tier1",
-        "character_reference_id": "r",
-    }
+    base = _asset_record()
     path = tmp_path / "assets.jsonl"
     path.write_text("\n".join([json.dumps(base)] * 500))
     before = rows(seeded, "video_assets")

@@ -78,7 +78,7 @@ def _print_page(page: Page[Any], as_json: bool, columns: list[str]) -> None:
         # Ids stay whole (they are what the next command takes); other columns may fold.
         whole = column in {"id", "campaign_id", "agent_id", "task_id"}
         table.add_column(column, no_wrap=whole, min_width=36 if whole else None, overflow="fold")
-    rows = [[_cell(to_dict(item)[c]) for c in columns] for item in page.items]
+    rows = [[_cell(data[c]) for c in columns] for data in map(to_dict, page.items)]
     for row in rows:
         table.add_row(*row)
     # The width the table needs without folding anything (measured unconstrained: a measurement
@@ -424,8 +424,7 @@ class JsonLines:
             yield
         except ChimeraError as exc:
             if exc.position is not None:
-                rest = exc.message.removeprefix(f"record {exc.position}: ")
-                exc.message = f"line {self.line_of(exc.position)}: {rest}"
+                exc.at_record(exc.position, shown_as=f"line {self.line_of(exc.position)}")
             raise
 
 
@@ -447,9 +446,7 @@ def tasks_import(
                 try:
                     tx.create_task_from_payload(payload, campaign)
                 except ChimeraError as exc:
-                    exc.message = f"record {n}: {exc.message}"
-                    exc.position = n
-                    raise
+                    raise exc.at_record(n) from None
     out.print(f"imported {n} tasks")
 
 

@@ -635,7 +635,7 @@ class AsyncStore:
                             try:
                                 row = to_row(record)
                             except InvalidInput as exc:
-                                raise InvalidInput(exc.field, exc.reason, position=count) from None
+                                raise exc.at_record(count) from None
                             await copy.write_row(row)
             except psycopg.Error as exc:
                 raise _copy_error(exc) from None
@@ -761,10 +761,4 @@ def _copy_error(exc: psycopg.Error) -> ChimeraError:
     """A COPY failure names the record (1-based) the server stopped at."""
     error = translate(exc)
     match = _COPY_LINE.search(exc.diag.context or "")
-    if match and isinstance(error, InvalidInput | ChimeraError):
-        position = int(match.group(1))
-        if isinstance(error, InvalidInput):
-            return InvalidInput(error.field, error.reason, position=position)
-        error.message = f"record {position}: {error.message}"
-        error.position = position
-    return error
+    return error.at_record(int(match.group(1))) if match else error
