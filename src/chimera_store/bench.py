@@ -20,6 +20,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 
 from chimera_store import migrator
+from chimera_store.ids import new_id
 from chimera_store.sql import query
 from chimera_store.store import Store
 from chimera_store.store.inputs import judge_statement
@@ -78,7 +79,7 @@ def _asset_rows(rng: random.Random, data: Dataset, n: int) -> Iterator[dict[str,
 
 def _copy_tuple(r: dict[str, Any]) -> tuple[Any, ...]:
     return (
-        uuid.uuid4(),
+        new_id(),  # the API's ids (time-ordered): the baselines differ from it in code, not data
         r["agent_id"],
         r["task_id"],
         r["platform"],
@@ -133,7 +134,7 @@ def _run(url: str, rows: int, progress: Callable[[str], None]) -> dict[str, Any]
         def task_rows() -> Iterator[dict[str, Any]]:
             for i in range(n_tasks):
                 cid = data.campaigns[i % n_campaigns]
-                tid = uuid.uuid4()
+                tid = new_id()
                 data.tasks.setdefault(cid, []).append(tid)
                 yield {
                     "id": tid,
@@ -208,15 +209,19 @@ def _run(url: str, rows: int, progress: Callable[[str], None]) -> dict[str, Any]
         raw_ins: list[float] = []
         row = next(_asset_rows(rng, data, 1))
         raw_params = {**row, "status": "draft", "metadata": Jsonb(row["metadata"])}
+
+        def new_row() -> dict[str, Any]:
+            return {**raw_params, "id": new_id()}
+
         for _ in range(20):  # warm-up, untimed: prepared statements, caches, pool
             store.create_asset(**row)
-            raw_fetch("bench_raw_insert_asset", raw_params)
+            raw_fetch("bench_raw_insert_asset", new_row())
         for n in range(reps):  # alternating order, as for pages
             if n % 2:
                 api_ins.append(_time(store.create_asset, **row))
-                raw_ins.append(_time(raw_fetch, "bench_raw_insert_asset", raw_params))
+                raw_ins.append(_time(raw_fetch, "bench_raw_insert_asset", new_row()))
             else:
-                raw_ins.append(_time(raw_fetch, "bench_raw_insert_asset", raw_params))
+                raw_ins.append(_time(raw_fetch, "bench_raw_insert_asset", new_row()))
                 api_ins.append(_time(store.create_asset, **row))
         results["single_insert_api_p50_ms"] = round(_p(api_ins, 0.5), 3)
         results["single_insert_raw_p50_ms"] = round(_p(raw_ins, 0.5), 3)
@@ -328,7 +333,7 @@ def _orm_seconds(url: str, rows: list[dict[str, Any]]) -> float:
     registry().map_imperatively(AssetRow, table)
     start = time.perf_counter()
     with Session(engine) as session:
-        session.add_all([AssetRow(id=uuid.uuid4(), status="draft", **r) for r in rows])
+        session.add_all([AssetRow(id=new_id(), status="draft", **r) for r in rows])
         session.commit()
     elapsed = time.perf_counter() - start
     engine.dispose()

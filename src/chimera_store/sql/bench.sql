@@ -1,9 +1,9 @@
 -- Baselines for `chimera-store bench`: what a hand-written psycopg program would run.
 
 -- name: bench_raw_insert_asset
-INSERT INTO video_assets (agent_id, task_id, platform, tier, character_reference_id, status,
+INSERT INTO video_assets (id, agent_id, task_id, platform, tier, character_reference_id, status,
                           metadata)
-VALUES (%(agent_id)s, %(task_id)s, %(platform)s, %(tier)s, %(character_reference_id)s,
+VALUES (%(id)s, %(agent_id)s, %(task_id)s, %(platform)s, %(tier)s, %(character_reference_id)s,
         %(status)s, %(metadata)s)
 RETURNING *;
 

@@ -3,7 +3,7 @@
 
 -- name: insert_campaign
 INSERT INTO campaigns (id, name, goal_description, status)
-VALUES (coalesce(%(id)s, gen_random_uuid()), %(name)s, %(goal_description)s, %(status)s)
+VALUES (%(id)s, %(name)s, %(goal_description)s, %(status)s)
 RETURNING id, name, goal_description, status, created_at, updated_at, version;
 
 -- name: get_campaign
@@ -25,7 +25,7 @@ RETURNING id, name, goal_description, status, created_at, updated_at, version;
 
 -- name: insert_agent
 INSERT INTO agents (id, soul_md_path, character_reference_id, campaign_id)
-VALUES (coalesce(%(id)s, gen_random_uuid()), %(soul_md_path)s, %(character_reference_id)s,
+VALUES (%(id)s, %(soul_md_path)s, %(character_reference_id)s,
         %(campaign_id)s)
 RETURNING id, soul_md_path, character_reference_id, campaign_id, created_at;
 
@@ -48,7 +48,7 @@ RETURNING id, soul_md_path, character_reference_id, campaign_id, created_at;
 -- name: insert_task
 INSERT INTO tasks (id, campaign_id, task_type, priority, status, context, assigned_worker_id,
                    created_at)
-VALUES (coalesce(%(id)s, gen_random_uuid()), %(campaign_id)s, %(task_type)s, %(priority)s,
+VALUES (%(id)s, %(campaign_id)s, %(task_type)s, %(priority)s,
         %(status)s, %(context)s, %(assigned_worker_id)s, coalesce(%(created_at)s, now()))
 RETURNING id, campaign_id, task_type, priority, status, context, created_at, assigned_worker_id,
           version;
@@ -76,7 +76,7 @@ RETURNING id, campaign_id, task_type, priority, status, context, created_at, ass
 -- name: insert_asset
 INSERT INTO video_assets (id, agent_id, task_id, platform, tier, character_reference_id, status,
                           metadata)
-VALUES (coalesce(%(id)s, gen_random_uuid()), %(agent_id)s, %(task_id)s, %(platform)s, %(tier)s,
+VALUES (%(id)s, %(agent_id)s, %(task_id)s, %(platform)s, %(tier)s,
         %(character_reference_id)s, %(status)s, %(metadata)s)
 RETURNING id, agent_id, task_id, campaign_id, platform, tier, character_reference_id, status,
           metadata, created_at, version;

@@ -5,7 +5,6 @@ Shared by the async and sync stores so that neither holds logic of its own.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import lru_cache
@@ -17,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from chimera_store import validation as v
 from chimera_store.errors import InvalidInput
+from chimera_store.ids import new_id
 from chimera_store.records import decode_cursor
 from chimera_store.sql import query
 from chimera_store.vocab import (
@@ -50,15 +50,16 @@ def vocab(value: Any, enum: type[Any], field: str) -> str:
         raise InvalidInput(field, f"{str(value)[:40]!r} is not one of: {allowed}") from None
 
 
-def optional_id(value: Any, field: str = "id") -> UUID | None:
-    return None if value is None else v.check_uuid(value, field)
+def id_or_new(value: Any) -> UUID:
+    """The caller's id, checked, or a new time-ordered one (chimera_store.ids explains why)."""
+    return new_id() if value is None else v.check_uuid(value, "id")
 
 
 def campaign_params(
     name: Any, goal_description: Any, status: Any = "draft", id: Any = None
 ) -> dict[str, Any]:
     return {
-        "id": optional_id(id),
+        "id": id_or_new(id),
         "name": v.check_text(name, "name"),
         "goal_description": v.check_text(goal_description, "goal_description", max_len=v.MAX_TEXT),
         "status": vocab(status, CampaignStatus, "status"),
@@ -69,7 +70,7 @@ def agent_params(
     campaign_id: Any, soul_md_path: Any, character_reference_id: Any, id: Any = None
 ) -> dict[str, Any]:
     return {
-        "id": optional_id(id),
+        "id": id_or_new(id),
         "campaign_id": v.check_uuid(campaign_id, "campaign_id"),
         "soul_md_path": v.check_text(soul_md_path, "soul_md_path", max_len=1024),
         "character_reference_id": v.check_text(character_reference_id, "character_reference_id"),
@@ -93,7 +94,7 @@ def task_params(
     ):
         raise InvalidInput("created_at", "must be a timezone-aware datetime")
     return {
-        "id": optional_id(id),
+        "id": id_or_new(id),
         "campaign_id": v.check_uuid(campaign_id, "campaign_id"),
         "task_type": vocab(task_type, TaskType, "task_type"),
         "priority": vocab(priority, Priority, "priority"),
@@ -118,7 +119,7 @@ def asset_params(
     if not plat.replace("_", "").isalnum() or plat != plat.lower() or not plat.isascii():
         raise InvalidInput("platform", "lowercase letters, digits and _ only (e.g. tiktok)")
     return {
-        "id": optional_id(id),
+        "id": id_or_new(id),
         "agent_id": v.check_uuid(agent_id, "agent_id"),
         "task_id": v.check_uuid(task_id, "task_id"),
         "platform": plat,
@@ -150,7 +151,7 @@ def asset_copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
     except TypeError as exc:
         raise InvalidInput("record", str(exc)) from None
     return (
-        p["id"] or uuid.uuid4(),
+        p["id"],
         p["agent_id"],
         p["task_id"],
         p["platform"],
@@ -180,7 +181,7 @@ def task_copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
     except TypeError as exc:
         raise InvalidInput("record", str(exc)) from None
     return (
-        p["id"] or uuid.uuid4(),
+        p["id"],
         p["campaign_id"],
         p["task_type"],
         p["priority"],
