@@ -158,6 +158,26 @@ def test_metadata_containment_and_filters(store: Any) -> None:
     assert len(store.list_assets(campaign_id=c.id, tier="tier2").items) == 1
 
 
+def test_generated_ids_are_time_ordered_and_given_ids_kept(store: Any, db_url: str) -> None:
+    c, a, t = world(store)
+    assert {c.id.version, a.id.version, t.id.version} == {7}
+    made = [store.create_asset(a.id, t.id, "tiktok", "tier1", "r").id for _ in range(5)]
+    assert [m.version for m in made] == [7] * 5 and made == sorted(made)
+    row = {"agent_id": a.id, "task_id": t.id, "platform": "x", "tier": "tier1"}
+    own = uuid.uuid4()
+    assert store.bulk_insert_assets([{**row, "character_reference_id": "b"}] * 3) == 3
+    assert store.bulk_insert_assets([{**row, "character_reference_id": "o", "id": own}]) == 1
+    with psycopg.connect(db_url) as conn:
+        bulk = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM video_assets WHERE character_reference_id = 'b' ORDER BY id"
+            )
+        ]
+    assert [b.version for b in bulk] == [7] * 3 and bulk[0] > made[-1]
+    assert store.get_asset(own).id == own  # a caller's id, of any version, is kept as given
+
+
 def test_keyset_pagination(store: Any) -> None:
     c, a, t = world(store)
     made = [store.create_asset(a.id, t.id, "tiktok", "tier1", "r", {"n": i}).id for i in range(7)]
@@ -370,8 +390,15 @@ def test_sync_transaction(db_url: str) -> None:
         c = tx.create_campaign("C", "g")
         tx.create_agent(c.id, "p", "r")
         tx.create_task(c.id, "bad", "low", CONTEXT)
-    real.close()
     assert count(db_url, "campaigns") == 0
+    # One transaction gives its rows one created_at; the ids then keep creation order in lists.
+    with real.transaction() as tx:
+        c, a, t = world(tx)
+        made = [tx.create_asset(a.id, t.id, "tiktok", "tier1", "tx") for _ in range(3)]
+    assert len({m.created_at for m in made}) == 1
+    newest = real.list_assets(campaign_id=c.id).items
+    assert newest == made[::-1]
+    real.close()
 
 
 async def test_async_transaction(db_url: str) -> None:
