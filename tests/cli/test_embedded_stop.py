@@ -1,0 +1,63 @@
+"""`chimera-store stop`: the embedded server stops on request, keeps its data, and comes back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.helpers import run_cli
+
+
+def embedded(home: Path, *args: str) -> tuple[int, str, str]:
+    # A private CHIMERA_HOME: the suite's own embedded server must not be the one stopped.
+    result = run_cli(*args, CHIMERA_HOME=str(home), CHIMERA_DATABASE_URL="")
+    return result.returncode, result.stdout, result.stderr
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "home"
+    embedded(tmp_path / "home", "stop")  # also when the test failed half-way
+
+
+def test_stop_keeps_data_and_the_next_command_starts_it_again(home: Path) -> None:
+    code, out, _ = embedded(home, "stop")  # never started: nothing to stop, no server created
+    assert code == 0 and "not running" in out
+    assert not (home / "pgdata" / "PG_VERSION").exists()
+
+    assert embedded(home, "migrate")[0] == 0
+    code, out, err = embedded(home, "demo")
+    assert code == 0, err
+    code, out, _ = embedded(home, "url", "--show-password")
+    held = psycopg.connect(out.strip(), autocommit=True)  # a session open across the stop
+    code, listed, _ = embedded(home, "campaigns", "list", "--json")
+    before = [json.loads(line) for line in listed.splitlines()]
+    assert code == 0 and before
+
+    code, out, err = embedded(home, "stop")
+    assert code == 0, err
+    assert "stopped the embedded server" in out and str(home) in out
+    assert not (home / "pgdata" / "postmaster.pid").exists()
+    with pytest.raises(psycopg.OperationalError):  # disconnected by the fast shutdown
+        held.execute("SELECT 1")
+    held.close()
+    code, out, _ = embedded(home, "stop")  # idempotent
+    assert code == 0 and "not running" in out
+
+    code, listed, err = embedded(home, "campaigns", "list", "--json")  # starts it again
+    assert code == 0, err
+    assert [json.loads(line) for line in listed.splitlines()] == before
+    assert embedded(home, "stop")[0] == 0
+
+
+def test_stop_refuses_an_external_server(db_url: str, tmp_path: Path) -> None:
+    result = run_cli("stop", url=db_url, CHIMERA_HOME=str(tmp_path))
+    assert result.returncode == 3
+    assert result.stderr.startswith("error: stop applies to the embedded server only")
+    assert len(result.stderr.strip().splitlines()) == 1
+    with psycopg.connect(db_url) as conn:  # the external server was left alone
+        assert conn.execute("SELECT 1").fetchone() == (1,)
