@@ -1,5 +1,7 @@
 -- Data API statements. Lists are keyset-paginated, newest first: {filters} is replaced by a
--- fixed set of fragments composed in chimera_store.store.filters (values always bound).
+-- fixed set of fragments and {limit} by the validated page size, both composed in
+-- chimera_store.store.inputs (filter values always bound).
+-- Inserts always get an id: the caller's, or a time-ordered one from chimera_store.ids.
 
 -- name: insert_campaign
 INSERT INTO campaigns (id, name, goal_description, status)
@@ -25,8 +27,7 @@ RETURNING id, name, goal_description, status, created_at, updated_at, version;
 
 -- name: insert_agent
 INSERT INTO agents (id, soul_md_path, character_reference_id, campaign_id)
-VALUES (%(id)s, %(soul_md_path)s, %(character_reference_id)s,
-        %(campaign_id)s)
+VALUES (%(id)s, %(soul_md_path)s, %(character_reference_id)s, %(campaign_id)s)
 RETURNING id, soul_md_path, character_reference_id, campaign_id, created_at;
 
 -- name: get_agent
@@ -48,8 +49,8 @@ RETURNING id, soul_md_path, character_reference_id, campaign_id, created_at;
 -- name: insert_task
 INSERT INTO tasks (id, campaign_id, task_type, priority, status, context, assigned_worker_id,
                    created_at)
-VALUES (%(id)s, %(campaign_id)s, %(task_type)s, %(priority)s,
-        %(status)s, %(context)s, %(assigned_worker_id)s, coalesce(%(created_at)s, now()))
+VALUES (%(id)s, %(campaign_id)s, %(task_type)s, %(priority)s, %(status)s, %(context)s,
+        %(assigned_worker_id)s, coalesce(%(created_at)s, now()))
 RETURNING id, campaign_id, task_type, priority, status, context, created_at, assigned_worker_id,
           version;
 
@@ -76,8 +77,8 @@ RETURNING id, campaign_id, task_type, priority, status, context, created_at, ass
 -- name: insert_asset
 INSERT INTO video_assets (id, agent_id, task_id, platform, tier, character_reference_id, status,
                           metadata)
-VALUES (%(id)s, %(agent_id)s, %(task_id)s, %(platform)s, %(tier)s,
-        %(character_reference_id)s, %(status)s, %(metadata)s)
+VALUES (%(id)s, %(agent_id)s, %(task_id)s, %(platform)s, %(tier)s, %(character_reference_id)s,
+        %(status)s, %(metadata)s)
 RETURNING id, agent_id, task_id, campaign_id, platform, tier, character_reference_id, status,
           metadata, created_at, version;
 
