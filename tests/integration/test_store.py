@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -267,6 +268,85 @@ def test_judge_commit_and_stale_commit(store: Any, db_url: str) -> None:
     assert done.task.status == "complete" and done.approved_asset_ids == [v.id]
     assert store.get_asset(v.id).status == "approved"
     assert [h.to_status for h in store.task_history(t.id)] == ["in_progress", "review", "complete"]
+
+
+def snapshot(url: str) -> list[Any]:
+    """Every row of every data table, as text: 'nothing was written' compares two of these."""
+    with psycopg.connect(url) as conn:
+        return [
+            conn.execute(f"SELECT x::text FROM {table} x ORDER BY x::text").fetchall()
+            for table in (
+                "campaigns",
+                "agents",
+                "tasks",
+                "video_assets",
+                "task_status_history",
+                "asset_status_history",
+            )
+        ]
+
+
+@pytest.mark.parametrize("bad", ["3", True, 1.0, None, 0, -1, 2**63])
+def test_versions_are_checked_before_the_database(store: Any, db_url: str, bad: Any) -> None:
+    # The server took a float or None as a version that never matches (StaleState), refused a
+    # bool as an outdated schema and named a string "value": each is the caller's mistake.
+    c, a, t = world(store)
+    store.create_asset(a.id, t.id, "tiktok", "tier1", "r", status="judge_pending")
+    store.transition_task(t.id, "in_progress", actor="w")
+    t = store.transition_task(t.id, "review", actor="w")
+    before = snapshot(db_url)
+    calls = {
+        "campaign_version": lambda: store.judge_commit(
+            t.id, campaign_version=bad, task_version=t.version, actor="j"
+        ),
+        "task_version": lambda: store.judge_commit(
+            t.id, campaign_version=c.version, task_version=bad, actor="j"
+        ),
+    }
+    if bad is not None:  # None means "no version check" where the version is optional
+        calls["expected_version"] = lambda: store.transition_task(
+            t.id, "complete", actor="w", expected_version=bad
+        )
+        calls["expected_version "] = lambda: store.update_campaign(  # same field, other call
+            c.id, status="paused", expected_version=bad
+        )
+    for field, call in calls.items():
+        with pytest.raises(InvalidInput) as info:
+            call()
+        assert info.value.field == field.strip()
+    assert snapshot(db_url) == before
+
+
+def test_collections_passed_as_one_item_are_refused(store: Any, db_url: str) -> None:
+    c, a, t = world(store)
+    asset = store.create_asset(a.id, t.id, "tiktok", "tier1", "r", status="judge_pending")
+    store.transition_task(t.id, "in_progress", actor="w")
+    t = store.transition_task(t.id, "review", actor="w")
+    before = snapshot(db_url)
+    with pytest.raises(InvalidInput) as info:  # one id, not a list: was split into letters
+        store.judge_commit(
+            t.id,
+            campaign_version=c.version,
+            task_version=t.version,
+            actor="j",
+            asset_ids=str(asset.id),
+        )
+    assert info.value.field == "asset_ids" and "list of UUIDs" in info.value.reason
+    record = {
+        "agent_id": a.id,
+        "task_id": t.id,
+        "platform": "tiktok",
+        "tier": "tier1",
+        "character_reference_id": "r",
+    }
+    for records in (record, 5, None):  # one record, or no iterable: was a raw TypeError
+        with pytest.raises(InvalidInput) as info:
+            store.bulk_insert_assets(records)
+        assert info.value.field == "records"
+    with pytest.raises(InvalidInput) as info:
+        store.clean(datetime.now(UTC), batch_size=True)
+    assert info.value.field == "batch_size"
+    assert snapshot(db_url) == before
 
 
 def test_judge_commit_of_some_assets(store: Any) -> None:

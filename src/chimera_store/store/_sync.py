@@ -248,7 +248,7 @@ class Store:
             if goal_description is None
             else v.check_text(goal_description, "goal_description", max_len=v.MAX_TEXT),
             "status": None if status is None else inputs.vocab(status, CampaignStatus, "status"),
-            "expected_version": expected_version,
+            "expected_version": inputs.optional_version(expected_version),
         }
         row = self._one(Campaign, "update_campaign", params)
         if row is None:
@@ -548,11 +548,11 @@ class Store:
         and nothing changes.
         """
         key = v.check_uuid(task_id, "task_id")
-        ids = None if asset_ids is None else [v.check_uuid(a, "asset_ids") for a in asset_ids]
+        ids = None if asset_ids is None else inputs.uuid_list(asset_ids, "asset_ids")
         params = {
             "task_id": key,
-            "campaign_version": campaign_version,
-            "task_version": task_version,
+            "campaign_version": v.check_version(campaign_version, "campaign_version"),
+            "task_version": v.check_version(task_version, "task_version"),
             "actor": v.check_text(actor, "actor"),
             "reason": None
             if reason is None
@@ -627,13 +627,14 @@ class Store:
         return self._copy("copy_tasks", inputs.task_copy_row, records)
 
     def _copy(self, name: str, to_row: Any, records: Iterable[Mapping[str, Any]]) -> int:
+        rows = inputs.record_iterator(records)
         count = 0
         with self._connection() as conn:
             try:
                 with conn.transaction():
                     cur = conn.cursor()
                     with cur.copy(query(name)) as copy:
-                        for count, record in enumerate(records, start=1):
+                        for count, record in enumerate(rows, start=1):
                             try:
                                 row = to_row(record)
                             except InvalidInput as exc:
@@ -686,6 +687,8 @@ class Store:
         """
         if not isinstance(before, datetime) or before.tzinfo is None:
             raise InvalidInput("before", "must be a timezone-aware datetime")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool):
+            raise InvalidInput("batch_size", f"must be an integer, got {type(batch_size).__name__}")
         if not 1 <= batch_size <= 10_000:
             raise InvalidInput("batch_size", "must be from 1 to 10000")
         if dry_run:
@@ -745,7 +748,7 @@ def _transition_params(
         "idempotency_key": None
         if idempotency_key is None
         else v.check_text(idempotency_key, "idempotency_key"),
-        "expected_version": expected_version,
+        "expected_version": inputs.optional_version(expected_version),
     }
 
 

@@ -5,7 +5,7 @@ Shared by the async and sync stores so that neither holds logic of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -48,6 +48,26 @@ def vocab(value: Any, enum: type[Any], field: str) -> str:
     except ValueError:
         allowed = ", ".join(m.value for m in enum)
         raise InvalidInput(field, f"{str(value)[:40]!r} is not one of: {allowed}") from None
+
+
+def optional_version(value: Any, field: str = "expected_version") -> int | None:
+    return None if value is None else v.check_version(value, field)
+
+
+def uuid_list(values: Any, field: str) -> list[UUID]:
+    """A collection of ids; one id passed alone (a string) is refused, not split into letters."""
+    if isinstance(values, (str, bytes, UUID)) or not isinstance(values, Iterable):
+        raise InvalidInput(field, f"must be a list of UUIDs, got {type(values).__name__}")
+    return [v.check_uuid(value, field) for value in values]
+
+
+def record_iterator(records: Any) -> Iterator[Any]:
+    """The records of a bulk call; one record passed alone (a mapping) is refused, not iterated."""
+    if isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Iterable):
+        raise InvalidInput(
+            "records", f"must be an iterable of records (mappings), got {type(records).__name__}"
+        )
+    return iter(records)
 
 
 def id_or_new(value: Any) -> UUID:
