@@ -135,6 +135,8 @@ def encode_cursor(created_at: datetime, row_id: UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    if not isinstance(cursor, str):
+        raise InvalidInput("cursor", f"must be a string, got {type(cursor).__name__}")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         text = base64.urlsafe_b64decode(padded.encode()).decode()

@@ -24,6 +24,8 @@ _ENCODE = json.JSONEncoder(allow_nan=False, ensure_ascii=False).encode
 def check_uuid(value: Any, field: str) -> UUID:
     if isinstance(value, UUID):
         return value
+    if value is None:
+        raise InvalidInput(field, "required (a UUID), got None")
     try:
         return UUID(str(value))
     except (ValueError, TypeError, AttributeError):

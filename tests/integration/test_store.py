@@ -346,6 +346,10 @@ def test_collections_passed_as_one_item_are_refused(store: Any, db_url: str) -> 
     with pytest.raises(InvalidInput) as info:
         store.clean(datetime.now(UTC), batch_size=True)
     assert info.value.field == "batch_size"
+    for lister in (store.list_agents, store.list_tasks):  # None listed every campaign's rows
+        with pytest.raises(InvalidInput) as info:
+            lister(None)
+        assert info.value.field == "campaign_id" and "required" in info.value.reason
     assert snapshot(db_url) == before
 
 

@@ -16,6 +16,7 @@ from chimera_store.config import mask_password
 from chimera_store.errors import InvalidInput
 from chimera_store.payload import parse_payload, payload_json_schema
 from chimera_store.records import decode_cursor, encode_cursor
+from chimera_store.store import inputs
 from chimera_store.vocab import (
     ASSET_TRANSITIONS,
     TASK_TRANSITIONS,
@@ -107,6 +108,42 @@ def test_cursor_round_trip_and_garbage() -> None:
     assert decode_cursor(encode_cursor(stamp, key)) == (stamp, key)
     with pytest.raises(InvalidInput):
         decode_cursor("%%%")
+    for junk in (123, None, b"abc"):  # was a TypeError from len()
+        with pytest.raises(InvalidInput) as info:
+            decode_cursor(junk)  # type: ignore[arg-type]
+        assert info.value.field == "cursor"
+
+
+ASSET = {
+    "agent_id": uuid.uuid4(),
+    "task_id": uuid.uuid4(),
+    "platform": "tiktok",
+    "tier": "tier1",
+    "character_reference_id": "r",
+}
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "reason"),
+    [
+        ({k: v for k, v in ASSET.items() if k != "tier"}, "tier", "required"),
+        ({k: v for k, v in ASSET.items() if k != "agent_id"}, "agent_id", "required"),
+        ({**ASSET, "colour": "red"}, "colour", "unknown asset field"),
+        ({**ASSET, 7: "x"}, "7", "unknown asset field"),  # was a TypeError sorting the keys
+        ([1, 2], "record", "must be a mapping of asset fields"),
+    ],
+)
+def test_bulk_asset_record_fields_are_named(record: object, field: str, reason: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        inputs.asset_copy_row(record)  # type: ignore[arg-type]
+    assert (info.value.field, info.value.reason) == (field, reason)
+
+
+def test_bulk_task_record_missing_field_is_named() -> None:
+    # It said "task_params() missing 3 required positional arguments: ...".
+    with pytest.raises(InvalidInput) as info:
+        inputs.task_copy_row({"campaign_id": uuid.uuid4(), "task_type": "reply_comment"})
+    assert (info.value.field, info.value.reason) == ("priority", "required")
 
 
 def test_payload_schema_and_parse() -> None:

@@ -278,7 +278,7 @@ class AsyncStore:
     async def list_agents(
         self, campaign_id: UUID | str, *, limit: int = 100, cursor: str | None = None
     ) -> Page[Agent]:
-        filters = {"campaign_id": inputs.filter_value(campaign_id, None, "campaign_id")}
+        filters = {"campaign_id": v.check_uuid(campaign_id, "campaign_id")}
         return await self._page(Agent, "list_agents", filters, limit, cursor)
 
     async def update_agent(
@@ -338,7 +338,8 @@ class AsyncStore:
         cursor: str | None = None,
     ) -> Page[Task]:
         filters = {
-            "campaign_id": inputs.filter_value(campaign_id, None, "campaign_id"),
+            # Required: None here listed every campaign's tasks, a sort of the whole table.
+            "campaign_id": v.check_uuid(campaign_id, "campaign_id"),
             "status": inputs.filter_value(status, TaskStatus, "status"),
             "task_type": inputs.filter_value(task_type, TaskType, "task_type"),
             "priority": inputs.filter_value(priority, Priority, "priority"),

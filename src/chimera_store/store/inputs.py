@@ -150,26 +150,30 @@ def asset_params(
     }
 
 
+_ASSET_REQUIRED = ("agent_id", "task_id", "platform", "tier", "character_reference_id")
+_ASSET_FIELDS = frozenset({*_ASSET_REQUIRED, "id", "status", "metadata"})
+_TASK_REQUIRED = ("campaign_id", "task_type", "priority", "context")
+_TASK_FIELDS = frozenset({*_TASK_REQUIRED, "id", "status", "assigned_worker_id"})
+
+
+def _check_fields(
+    record: Any, kind: str, allowed: frozenset[str], required: tuple[str, ...]
+) -> None:
+    """A bulk record's keys: each known, each required one present (named, not a TypeError)."""
+    if not isinstance(record, Mapping):
+        raise InvalidInput("record", f"must be a mapping of {kind} fields")
+    for key in record:
+        if key not in allowed:
+            raise InvalidInput(str(key)[:60], f"unknown {kind} field")
+    for key in required:
+        if key not in record:
+            raise InvalidInput(key, "required")
+
+
 def asset_copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
     """One bulk-ingest record as a COPY row (id generated client-side: COPY has no RETURNING)."""
-    if not isinstance(record, Mapping):
-        raise InvalidInput("record", "must be a mapping of asset fields")
-    unknown = set(record) - {
-        "id",
-        "agent_id",
-        "task_id",
-        "platform",
-        "tier",
-        "character_reference_id",
-        "status",
-        "metadata",
-    }
-    if unknown:
-        raise InvalidInput(sorted(unknown)[0], "unknown field")
-    try:
-        p = asset_params(**record)
-    except TypeError as exc:
-        raise InvalidInput("record", str(exc)) from None
+    _check_fields(record, "asset", _ASSET_FIELDS, _ASSET_REQUIRED)
+    p = asset_params(**record)
     return (
         p["id"],
         p["agent_id"],
@@ -183,23 +187,8 @@ def asset_copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def task_copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
-    if not isinstance(record, Mapping):
-        raise InvalidInput("record", "must be a mapping of task fields")
-    unknown = set(record) - {
-        "id",
-        "campaign_id",
-        "task_type",
-        "priority",
-        "status",
-        "context",
-        "assigned_worker_id",
-    }
-    if unknown:
-        raise InvalidInput(sorted(unknown)[0], "unknown field")
-    try:
-        p = task_params(**record)
-    except TypeError as exc:
-        raise InvalidInput("record", str(exc)) from None
+    _check_fields(record, "task", _TASK_FIELDS, _TASK_REQUIRED)
+    p = task_params(**record)
     return (
         p["id"],
         p["campaign_id"],
