@@ -98,6 +98,12 @@ def test_errors_are_typed(store: Any, db_url: str) -> None:
     c, a, t = world(store)
     with pytest.raises(NotFound):
         store.get_task(uuid.uuid4())
+    # An unknown id is not "no history yet" (it returned [] for both).
+    assert store.task_history(t.id) == []
+    for history, entity in ((store.task_history, "task"), (store.asset_history, "video asset")):
+        with pytest.raises(NotFound) as missing_info:
+            history(uuid.uuid4())
+        assert missing_info.value.entity == entity
     missing = uuid.uuid4()
     with pytest.raises(ParentNotFound) as info:
         store.create_agent(missing, "p", "r")

@@ -155,12 +155,18 @@ SELECT 1 FROM task_status_history WHERE task_id = %(id)s AND idempotency_key = %
 SELECT 1 FROM asset_status_history WHERE asset_id = %(id)s AND idempotency_key = %(key)s;
 
 -- name: task_history
-SELECT id, task_id AS subject_id, from_status, to_status, actor, reason, idempotency_key, at
-FROM task_status_history WHERE task_id = %(id)s ORDER BY id;
+-- Joined from the task so that an unknown id (no rows) differs from no history yet (one row of
+-- NULLs, dropped by the caller).
+SELECT h.id, t.id AS subject_id, h.from_status, h.to_status, h.actor, h.reason,
+       h.idempotency_key, h.at
+FROM tasks t LEFT JOIN task_status_history h ON h.task_id = t.id
+WHERE t.id = %(id)s ORDER BY h.id;
 
 -- name: asset_history
-SELECT id, asset_id AS subject_id, from_status, to_status, actor, reason, idempotency_key, at
-FROM asset_status_history WHERE asset_id = %(id)s ORDER BY id;
+SELECT h.id, a.id AS subject_id, h.from_status, h.to_status, h.actor, h.reason,
+       h.idempotency_key, h.at
+FROM video_assets a LEFT JOIN asset_status_history h ON h.asset_id = a.id
+WHERE a.id = %(id)s ORDER BY h.id;
 
 -- name: judge_commit
 -- The Judge's optimistic commit, one statement: the campaign must still be active at the version

@@ -398,7 +398,7 @@ class AsyncStore:
         return await self._transition(Task, "task", params)
 
     async def task_history(self, id: UUID | str) -> list[StatusChange]:
-        return await self._history("task_history", v.check_uuid(id, "id"))
+        return await self._history("task_history", "task", v.check_uuid(id, "id"))
 
     # --- video assets ------------------------------------------------------------------------
 
@@ -488,7 +488,7 @@ class AsyncStore:
         return await self._transition(VideoAsset, "asset", params)
 
     async def asset_history(self, id: UUID | str) -> list[StatusChange]:
-        return await self._history("asset_history", v.check_uuid(id, "id"))
+        return await self._history("asset_history", "video asset", v.check_uuid(id, "id"))
 
     async def _transition(self, row_type: type[S], kind: str, params: dict[str, Any]) -> S:
         """The compare-and-set; when it changed nothing, find out why (one shared path for tasks
@@ -519,14 +519,18 @@ class AsyncStore:
             except psycopg.Error as exc:
                 raise translate(exc) from None
 
-    async def _history(self, name: str, key: UUID) -> list[StatusChange]:
+    async def _history(self, name: str, entity: str, key: UUID) -> list[StatusChange]:
+        """Oldest first; NotFound for an unknown id (an empty list means no change yet)."""
         async with self._connection() as conn:
             try:
                 cur = conn.cursor(row_factory=class_row(StatusChange))
                 await cur.execute(query(name), {"id": key})
-                return await cur.fetchall()
+                rows = await cur.fetchall()
             except psycopg.Error as exc:
                 raise translate(exc) from None
+        if not rows:
+            raise NotFound(entity, key)
+        return [row for row in rows if row.id is not None]
 
     # --- the Judge ---------------------------------------------------------------------------
 

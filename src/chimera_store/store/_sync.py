@@ -400,7 +400,7 @@ class Store:
         return self._transition(Task, "task", params)
 
     def task_history(self, id: UUID | str) -> list[StatusChange]:
-        return self._history("task_history", v.check_uuid(id, "id"))
+        return self._history("task_history", "task", v.check_uuid(id, "id"))
 
     # --- video assets ------------------------------------------------------------------------
 
@@ -490,7 +490,7 @@ class Store:
         return self._transition(VideoAsset, "asset", params)
 
     def asset_history(self, id: UUID | str) -> list[StatusChange]:
-        return self._history("asset_history", v.check_uuid(id, "id"))
+        return self._history("asset_history", "video asset", v.check_uuid(id, "id"))
 
     def _transition(self, row_type: type[S], kind: str, params: dict[str, Any]) -> S:
         """The compare-and-set; when it changed nothing, find out why (one shared path for tasks
@@ -521,14 +521,18 @@ class Store:
             except psycopg.Error as exc:
                 raise translate(exc) from None
 
-    def _history(self, name: str, key: UUID) -> list[StatusChange]:
+    def _history(self, name: str, entity: str, key: UUID) -> list[StatusChange]:
+        """Oldest first; NotFound for an unknown id (an empty list means no change yet)."""
         with self._connection() as conn:
             try:
                 cur = conn.cursor(row_factory=class_row(StatusChange))
                 cur.execute(query(name), {"id": key})
-                return cur.fetchall()
+                rows = cur.fetchall()
             except psycopg.Error as exc:
                 raise translate(exc) from None
+        if not rows:
+            raise NotFound(entity, key)
+        return [row for row in rows if row.id is not None]
 
     # --- the Judge ---------------------------------------------------------------------------
 
