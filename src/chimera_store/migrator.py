@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from psycopg.rows import dict_row
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
@@ -29,6 +30,7 @@ from chimera_store.errors import (
     ChimeraError,
     DatabaseUnavailable,
     IncompatibleSchema,
+    InvalidInput,
     MigrationLockTimeout,
     SchemaError,
     SchemaNewerThanCode,
@@ -176,6 +178,17 @@ def ensure_known_revisions(revisions: list[str]) -> None:
         ) from None
 
 
+def _run_alembic(step: Any, cfg: Config, revision: str) -> None:
+    """Alembic's own refusals (an unknown or unreachable target) are the caller's input."""
+    try:
+        step(cfg, revision)
+    except CommandError as exc:
+        known = ", ".join(r.revision for r in reversed(list(script_directory().walk_revisions())))
+        raise InvalidInput(
+            "revision", f"{exc} (known: {known}; also head, base, -N, +N); nothing was changed"
+        ) from None
+
+
 @contextmanager
 def _migration_connection(url: str | None, settings: MigrationSettings) -> Iterator[Connection]:
     engine = open_engine(url)
@@ -261,7 +274,7 @@ def migrate(
                         blockers,
                     )
                 adopting = True
-        command.upgrade(alembic_config(conn, url=url, settings=settings), to)
+        _run_alembic(command.upgrade, alembic_config(conn, url=url, settings=settings), to)
         after = current_revisions(driver)
         if adopting and after == [head_revision()]:
             diffs = schema_contract.differences(
@@ -290,7 +303,7 @@ def downgrade(
         before = current_revisions(driver)
         ensure_known_revisions(before)
         cfg = alembic_config(conn, url=url, settings=settings, allow_data_loss=allow_data_loss)
-        command.downgrade(cfg, revision)
+        _run_alembic(command.downgrade, cfg, revision)
         after = current_revisions(driver)
     return MigrationOutcome(before=before, after=after)
 

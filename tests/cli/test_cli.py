@@ -199,6 +199,35 @@ def test_assets_import_names_bad_line(seeded: str, tmp_path: Path) -> None:
     assert rows(seeded, "video_assets") == before + 4
 
 
+def test_import_of_a_file_that_is_not_utf8_text(seeded: str, tmp_path: Path) -> None:
+    # It was an internal error (exit 70) from the decoder, with no line.
+    before = rows(seeded, "video_assets")
+    line = json.dumps(_asset_record()).encode()
+    path = tmp_path / "assets.jsonl"
+    path.write_bytes(line + b"\n\n" + b'{"platform": "tik\xfftok"}\n')
+    result = cli(seeded, "assets", "import", str(path))
+    assert result.exit_code == 10, result.output
+    assert "line 3: not UTF-8 text" in result.output and "Traceback" not in result.output
+    assert rows(seeded, "video_assets") == before
+    # A file saved with a byte-order mark (Windows tools) is read, not refused.
+    path.write_bytes(b"\xef\xbb\xbf" + line + b"\n" + line + b"\n")
+    result = cli(seeded, "assets", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert rows(seeded, "video_assets") == before + 2
+
+
+def test_migration_targets_that_do_not_exist(db_url: str) -> None:
+    assert cli(db_url, "migrate").exit_code == 0
+    for args in (["migrate", "--to", "bogus"], ["downgrade", "bogus"], ["downgrade", "+1"]):
+        result = cli(db_url, *args)  # was an internal error (exit 70)
+        assert result.exit_code == 10, result.output
+        assert "revision:" in result.output and "known: 0001_schema" in result.output
+    status = json.loads(cli(db_url, "status", "--json").stdout)
+    assert status["current"] == [status["head"]]
+    same = cli(db_url, "downgrade", status["head"])  # said "downgraded X -> X"
+    assert same.exit_code == 0 and "nothing to do" in same.output
+
+
 def test_purge_guard(seeded: str) -> None:
     cid = str(_id("campaign", 2))
     before = rows(seeded, "campaigns")
@@ -305,6 +334,18 @@ def test_clean_dry_run_archive_and_in_flight_untouched(seeded: str, tmp_path: Pa
     with psycopg.connect(seeded) as conn:
         left = conn.execute("SELECT count(*) FROM tasks WHERE status <> 'complete'").fetchone()
     assert left == in_flight  # work in flight is never touched
+
+
+def test_clean_archive_that_cannot_be_written(seeded: str, tmp_path: Path) -> None:
+    _age_everything(seeded)
+    before = rows(seeded, "tasks")
+    # A directory (cannot open) and /dev/full (every write fails: a full disk). Both were
+    # internal errors; a failed write must also keep the batch it was archiving.
+    for target in (str(tmp_path), "/dev/full"):
+        result = cli(seeded, "clean", "--before", "2100-01-01", "--archive", target)
+        assert result.exit_code == 10, result.output
+        assert "--archive: cannot write" in result.output and "Traceback" not in result.output
+        assert rows(seeded, "tasks") == before
 
 
 def test_clean_respects_cutoff(seeded: str) -> None:

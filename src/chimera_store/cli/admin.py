@@ -94,7 +94,10 @@ def downgrade(
     )
     before = ", ".join(outcome.before) or "empty"
     after = ", ".join(outcome.after) or "base (no schema)"
-    out.print(f"downgraded {before} -> {after}")
+    if outcome.before == outcome.after:
+        out.print(f"already at {after}; nothing to do")
+    else:
+        out.print(f"downgraded {before} -> {after}")
 
 
 @handle_errors

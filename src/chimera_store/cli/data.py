@@ -5,8 +5,8 @@ from __future__ import annotations
 import bisect
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -381,6 +381,13 @@ def asset_show(
         _show(store.get_asset(asset_id), store.asset_history(asset_id), as_json)
 
 
+def _lines(stream: Iterable[bytes], source: str) -> Iterator[bytes]:
+    try:
+        yield from stream
+    except OSError as exc:  # e.g. a directory, or a device that fails mid-read
+        raise InvalidInput("file", f"cannot read {source}: {exc.strerror}") from None
+
+
 class JsonLines:
     """The records of a JSON-lines file (or stdin), read one at a time; blank lines skipped.
 
@@ -396,12 +403,20 @@ class JsonLines:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         source = self._source
         try:
-            stream = sys.stdin if source == "-" else Path(source).open(encoding="utf-8")  # noqa: SIM115
+            # Bytes, decoded line by line: a decoding error then names its line.
+            stream = sys.stdin.buffer if source == "-" else Path(source).open("rb")  # noqa: SIM115
         except OSError as exc:
             raise InvalidInput("file", f"cannot read {source}: {exc.strerror}") from None
         read = 0
         with stream:
-            for number, line in enumerate(stream, start=1):
+            for number, raw in enumerate(_lines(stream, source), start=1):
+                try:
+                    # utf-8-sig on the first line: files saved by Windows tools start with a BOM.
+                    line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InvalidInput(
+                        "file", f"line {number}: not UTF-8 text (byte {exc.start + 1})"
+                    ) from None
                 if not line.strip():
                     self._skipped_before.append(read)
                     continue
@@ -500,13 +515,23 @@ def clean(
             )
             return
         total = store.clean(cutoff, dry_run=True).tasks
-        sink = archive.open("a", encoding="utf-8") if archive else None
+        try:
+            sink = archive.open("a", encoding="utf-8") if archive else None
+        except OSError as exc:
+            raise InvalidInput("--archive", f"cannot write {archive}: {exc.strerror}") from None
         try:
 
             def write(record: dict[str, Any]) -> None:
                 assert sink is not None
-                sink.write(json.dumps(record, default=str) + "\n")
-                sink.flush()
+                try:
+                    sink.write(json.dumps(record, default=str) + "\n")
+                    sink.flush()
+                except OSError as exc:  # e.g. disk full: this batch is rolled back, not deleted
+                    raise InvalidInput(
+                        "--archive",
+                        f"cannot write {archive}: {exc.strerror}; the batch being archived and "
+                        "the rest were not removed",
+                    ) from None
 
             with progress_bar("cleaning", total) as advance:
                 counts = store.clean(
@@ -514,7 +539,10 @@ def clean(
                 )
         finally:
             if sink is not None:
-                sink.close()
+                # Every record is flushed as written, so close can only fail on the remains of
+                # a write that failed and was reported already; that report must not be lost.
+                with suppress(OSError):
+                    sink.close()
     out.print(
         f"removed {counts.tasks:,} tasks, {counts.video_assets:,} assets and "
         f"{counts.history:,} history entries" + (f"; archived to {archive}" if archive else "")
