@@ -55,6 +55,43 @@ def test_backend_killed_mid_transaction(db_url: str) -> None:
         store.close()
 
 
+def test_cancelled_async_calls_change_nothing_and_leave_the_pool_usable(db_url: str) -> None:
+    # asyncio services time calls out (wait_for, TaskGroup). A cancelled call must not finish
+    # on the server afterwards, alone or inside a transaction, nor leave a busy connection in
+    # the pool. The call is held on a row lock so that it is cancelled mid-query.
+    async def scenario() -> None:
+        store = await AsyncStore.open(db_url, min_size=1, max_size=1)
+        try:
+            c = await store.create_campaign("C", "g", "active")
+            t = await store.create_task(c.id, "reply_comment", "low", CONTEXT)
+            with psycopg.connect(db_url) as locker:
+                locker.execute("SELECT 1 FROM tasks WHERE id = %s FOR UPDATE", (t.id,))
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(
+                        store.transition_task(t.id, "in_progress", actor="w"), 0.5
+                    )
+
+                async def in_transaction() -> None:
+                    async with store.transaction() as tx:
+                        await tx.create_campaign("inside", "g")
+                        await tx.transition_task(t.id, "in_progress", actor="w")
+
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(in_transaction(), 0.5)
+                locker.rollback()  # the lock goes: a query still running would now finish
+            await asyncio.sleep(0.3)
+            assert (await store.get_task(t.id)).status == "pending"
+            assert await store.task_history(t.id) == []
+            assert count(db_url, "campaigns") == 1
+            # The pool's only connection is reused, idle, for the next call.
+            moved = await store.transition_task(t.id, "in_progress", actor="w")
+            assert moved.status == "in_progress"
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
 def test_backend_killed_mid_bulk_ingest(db_url: str) -> None:
     setup = Store.open(db_url, max_size=1)
     c = setup.create_campaign("C", "g", "active")
