@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 from chimera_store.cli import app
 from chimera_store.demo import _id
-from tests.helpers import REFUSED_PASSWORD, REFUSED_ROLE, REPO, refused_login_url, run_cli
+from tests.helpers import CLI, REFUSED_PASSWORD, REFUSED_ROLE, REPO, refused_login_url, run_cli
 
 runner = CliRunner()
 
@@ -271,6 +272,28 @@ def test_login_refused_by_the_server(db_url: str) -> None:
         assert result.stderr.startswith("error: login refused:"), result.stderr
         assert result.stderr.count("\n") == 1 and REFUSED_ROLE in result.stderr
         assert REFUSED_PASSWORD not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_output_into_a_closed_pipe_ends_quietly(seeded: str, as_json: bool) -> None:
+    # `chimera-store assets list ... | head -1`: the JSON path was an internal error (exit 70),
+    # Rich's own handling exited 1 (which means "differences" here).
+    cid = str(_id("campaign", 0))
+    args = ["assets", "list", "--campaign", cid, "--limit", "1000"] + (
+        ["--json"] if as_json else []
+    )
+    proc = subprocess.Popen(
+        [*CLI, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "CHIMERA_DATABASE_URL": seeded},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline()  # the reader takes one line and goes away
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, stderr
+    assert stderr == ""
 
 
 def test_url_masks_password() -> None:

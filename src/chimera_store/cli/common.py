@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -26,12 +26,31 @@ ENV_EPILOG = (
 EXIT_DIFFERENCES = 1
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `git log | head`
+
+
+def reader_went_away() -> NoReturn:
+    """stdout's reader closed it (`| head`): stop quietly, as Unix tools do.
+
+    stdout is pointed at /dev/null first, so the interpreter's final flush cannot fail again
+    (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(EXIT_BROKEN_PIPE)
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:  # Rich's own exits 1, which means "differences" here
+        self.quiet = True
+        reader_went_away()
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = _Console(highlight=False, soft_wrap=True)
+err = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @dataclass
@@ -80,6 +99,8 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail(mask_password_in(exc.message), exc.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            reader_went_away()
         except Exception as exc:
             if os.environ.get("CHIMERA_DEBUG"):
                 raise
