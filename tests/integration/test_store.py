@@ -414,6 +414,17 @@ def test_payload_round_trip(store: Any) -> None:
     exported = task_to_payload(task)
     assert exported == payload
     jsonschema.validate(exported, payload_json_schema())
+    # Other spellings of the same values come back canonical (docs/api.md, Queue payloads).
+    other = {
+        **payload,
+        "task_id": str(uuid.uuid4()),
+        "created_at": "2026-11-26T12:00:00.1234567+02:00",
+        "assigned_worker_id": None,
+    }
+    again = task_to_payload(store.create_task_from_payload(other, c.id))
+    expected = {**other, "created_at": "2026-11-26T10:00:00.123456Z"}
+    del expected["assigned_worker_id"]
+    assert again == expected
 
 
 def test_bulk_insert_all_or_nothing(store: Any, db_url: str) -> None:
