@@ -21,6 +21,7 @@ REPLACEMENTS = {
     "AsyncConnection": "Connection",
     "AsyncIterator": "Iterator",
     "asynccontextmanager": "contextmanager",
+    "AsyncLister": "Lister",
 }
 HEADER = (
     "# WARNING: this file is generated from _async.py by tools/async_to_sync.py.\n"

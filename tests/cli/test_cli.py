@@ -111,6 +111,17 @@ def test_assets_list_filters_and_paging(seeded: str) -> None:
             (cid,),
         ).fetchone()
     assert expected is not None and len(seen) == len(set(seen)) == expected[0] > 20
+    # --all streams the same records in one command, newest first, without a cursor line.
+    filters = ["--platform", "tiktok", "--metadata", "resolution=1080x1920"]
+    every = cli(
+        seeded, "assets", "list", "--campaign", cid, *filters, "--limit", "7", "--all", "--json"
+    )
+    assert every.exit_code == 0, every.output
+    assert [json.loads(line)["id"] for line in every.stdout.splitlines()] == seen
+    assert "next cursor" not in every.stderr
+    for extra in ([], ["--json", "--cursor", cursor[-1] if cursor else "x"]):
+        refused = cli(seeded, "assets", "list", "--campaign", cid, "--all", *extra)
+        assert refused.exit_code == 2 and "--all" in refused.output
 
 
 def test_tasks_and_agents_lists(seeded: str) -> None:

@@ -201,6 +201,37 @@ def test_keyset_pagination(store: Any) -> None:
         store.list_assets(campaign_id=c.id, cursor="garbage!")
 
 
+def walk(store: Sync, list_method: str, *args: Any, **kwargs: Any) -> list[Any]:
+    """All that `iterate` yields, from either flavour."""
+    inner = store._store
+    walker = inner.iterate(getattr(inner, list_method), *args, **kwargs)
+    if store._runner is None:
+        return list(walker)
+
+    async def drain() -> list[Any]:
+        return [item async for item in walker]
+
+    return store._runner.run(drain())
+
+
+def test_iterate_walks_every_page(store: Any) -> None:
+    c, a, t = world(store)
+    made = [
+        store.create_asset(a.id, t.id, "tiktok", "tier1", "r", {"n": i}, status=s)
+        for i, s in enumerate(["draft", "judge_pending"] * 4)
+    ]
+    newest_first = store.list_assets(campaign_id=c.id, limit=1000).items
+    assert walk(store, "list_assets", campaign_id=c.id, page_size=3) == newest_first
+    assert sorted(x.id for x in newest_first) == sorted(x.id for x in made)
+    drafts = walk(store, "list_assets", campaign_id=c.id, status="draft", page_size=2)
+    assert [x.id for x in drafts] == [x.id for x in newest_first if x.status == "draft"]
+    assert walk(store, "list_tasks", c.id, page_size=1) == [t]
+    assert walk(store, "list_agents", c.id) == [a]
+    for bad in ({"limit": 5}, {"cursor": None}, {"page_size": 0}, {"page_size": 1001}):
+        with pytest.raises(InvalidInput):
+            walk(store, "list_assets", campaign_id=c.id, **bad)
+
+
 @pytest.mark.parametrize("src", list(TaskStatus))
 @pytest.mark.parametrize("dst", list(TaskStatus))
 def test_every_task_transition_pair(

@@ -88,8 +88,8 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except typer.Exit:
-            raise
+        except (typer.Exit, typer.BadParameter):
+            raise  # Click reports its own usage errors (exit 2)
         except IncompatibleSchema as exc:
             err.print(f"[bold red]error:[/] {exc.message}", markup=True)
             for line in exc.differences:

@@ -43,6 +43,13 @@ asset_app = typer.Typer(help="Show one video asset.", no_args_is_help=True)
 Json = Annotated[bool, typer.Option("--json", help="JSON (JSON lines for lists) for scripts.")]
 Limit = Annotated[int, typer.Option(help="Page size (1-1000).", min=1, max=1000)]
 Cursor = Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")]
+Every = Annotated[
+    bool,
+    typer.Option(
+        "--all",
+        help="Every page, as JSON lines (needs --json; fetched --limit records at a time).",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -64,6 +71,31 @@ def _store(ctx: typer.Context) -> Store:
     # An operator at a terminal wants an unreachable server reported in seconds, not after the
     # API's default 30 s of retries (a refused login is reported at once either way).
     return Store.open(state(ctx).url, min_size=1, max_size=2, connect_timeout=CLI_CONNECT_TIMEOUT)
+
+
+def _list(
+    store: Store,
+    list_method: Any,
+    columns: list[str],
+    *,
+    every: bool,
+    as_json: bool,
+    limit: int,
+    cursor: str | None,
+    **filters: Any,
+) -> None:
+    """One page (table or JSON lines), or with --all every page streamed as JSON lines."""
+    if not every:
+        _print_page(list_method(**filters, limit=limit, cursor=cursor), as_json, columns)
+        return
+    if not as_json:
+        raise typer.BadParameter(
+            "needs --json (a table of every row is not readable)", None, None, "--all"
+        )
+    if cursor is not None:
+        raise typer.BadParameter("starts at the newest record; drop --cursor", None, None, "--all")
+    for item in store.iterate(list_method, page_size=limit, **filters):
+        print_json(to_dict(item))
 
 
 def _print_page(page: Page[Any], as_json: bool, columns: list[str]) -> None:
@@ -161,11 +193,20 @@ def campaigns_list(
     limit: Limit = 100,
     cursor: Cursor = None,
     as_json: Json = False,
+    every: Every = False,
 ) -> None:
     """List campaigns, newest first."""
     with _store(ctx) as store:
-        page = store.list_campaigns(status=status, limit=limit, cursor=cursor)
-    _print_page(page, as_json, ["id", "name", "status", "created_at"])
+        _list(
+            store,
+            store.list_campaigns,
+            ["id", "name", "status", "created_at"],
+            every=every,
+            as_json=as_json,
+            limit=limit,
+            cursor=cursor,
+            status=status,
+        )
 
 
 @campaign_app.command("show", epilog=ENV_EPILOG)
@@ -257,11 +298,20 @@ def agents_list(
     limit: Limit = 100,
     cursor: Cursor = None,
     as_json: Json = False,
+    every: Every = False,
 ) -> None:
     """Agents of a campaign, newest first."""
     with _store(ctx) as store:
-        page = store.list_agents(campaign, limit=limit, cursor=cursor)
-    _print_page(page, as_json, ["id", "soul_md_path", "character_reference_id"])
+        _list(
+            store,
+            store.list_agents,
+            ["id", "soul_md_path", "character_reference_id"],
+            every=every,
+            as_json=as_json,
+            limit=limit,
+            cursor=cursor,
+            campaign_id=campaign,
+        )
 
 
 @tasks_app.command("list", epilog=ENV_EPILOG)
@@ -275,18 +325,23 @@ def tasks_list(
     limit: Limit = 100,
     cursor: Cursor = None,
     as_json: Json = False,
+    every: Every = False,
 ) -> None:
     """Tasks of a campaign, newest first."""
     with _store(ctx) as store:
-        page = store.list_tasks(
-            campaign,
+        _list(
+            store,
+            store.list_tasks,
+            ["id", "task_type", "priority", "status", "created_at"],
+            every=every,
+            as_json=as_json,
+            limit=limit,
+            cursor=cursor,
+            campaign_id=campaign,
             status=status,
             task_type=task_type,
             priority=priority,
-            limit=limit,
-            cursor=cursor,
         )
-    _print_page(page, as_json, ["id", "task_type", "priority", "status", "created_at"])
 
 
 @assets_app.command("list", epilog=ENV_EPILOG)
@@ -305,6 +360,7 @@ def assets_list(
     limit: Limit = 100,
     cursor: Cursor = None,
     as_json: Json = False,
+    every: Every = False,
 ) -> None:
     """Video assets of a campaign, agent or task, newest first."""
     contains: dict[str, Any] | None = None
@@ -319,7 +375,14 @@ def assets_list(
             except json.JSONDecodeError:
                 contains[key] = raw
     with _store(ctx) as store:
-        page = store.list_assets(
+        _list(
+            store,
+            store.list_assets,
+            ["id", "platform", "tier", "status", "created_at"],
+            every=every,
+            as_json=as_json,
+            limit=limit,
+            cursor=cursor,
             campaign_id=campaign,
             agent_id=agent,
             task_id=task,
@@ -327,10 +390,7 @@ def assets_list(
             platform=platform,
             tier=tier,
             metadata=contains,
-            limit=limit,
-            cursor=cursor,
         )
-    _print_page(page, as_json, ["id", "platform", "tier", "status", "created_at"])
 
 
 def _show(record: Any, history: list[Any], as_json: bool) -> None:

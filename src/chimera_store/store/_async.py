@@ -61,6 +61,7 @@ from chimera_store.vocab import (
 
 R = TypeVar("R", Campaign, Agent, Task, VideoAsset)
 S = TypeVar("S", Task, VideoAsset)  # records with a status life cycle
+T = TypeVar("T")
 _COPY_LINE = re.compile(r"COPY \w+, line (\d+)")
 
 
@@ -192,6 +193,31 @@ class AsyncStore:
             last = rows[-1]
             next_cursor = encode_cursor(last.created_at, last.id)
         return Page(items=rows, next_cursor=next_cursor)
+
+    async def iterate(
+        self,
+        list_method: inputs.AsyncLister[T],
+        /,
+        *args: Any,
+        page_size: int = 500,
+        **filters: Any,
+    ) -> AsyncIterator[T]:
+        """Every record a list method finds, newest first, fetched page by page.
+
+        `store.iterate(store.list_assets, campaign_id=c, status="draft")`, looped over with
+        `for` (`async for` on an AsyncStore).
+        Each page is its own short query (keyset), so no connection or transaction is held
+        between pages; rows created after the walk started are newer and not included.
+        """
+        arguments = inputs.paging_filters(filters, page_size)
+        cursor: str | None = None
+        while True:
+            page = await list_method(*args, **arguments, cursor=cursor)
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     async def _get(self, row_type: type[R], name: str, entity: str, id: UUID | str) -> R:
         key = v.check_uuid(id, "id")

@@ -5,10 +5,10 @@ Shared by the async and sync stores so that neither holds logic of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from psycopg import sql
@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from chimera_store import validation as v
 from chimera_store.errors import InvalidInput
 from chimera_store.ids import new_id
-from chimera_store.records import decode_cursor
+from chimera_store.records import Page, decode_cursor
 from chimera_store.sql import query
 from chimera_store.vocab import (
     AssetStatus,
@@ -27,6 +27,19 @@ from chimera_store.vocab import (
     TaskType,
     Tier,
 )
+
+T = TypeVar("T")
+# A store's list method, for `iterate` (the sync twin's name is `Lister`: tools/async_to_sync.py).
+AsyncLister = Callable[..., Awaitable[Page[T]]]
+Lister = Callable[..., Page[T]]
+
+
+def paging_filters(filters: dict[str, Any], page_size: Any) -> dict[str, Any]:
+    """The filters for `iterate`; paging is its own business."""
+    for key in ("limit", "cursor"):
+        if key in filters:
+            raise InvalidInput(key, "iterate pages by itself; give page_size instead")
+    return {**filters, "limit": v.check_limit(page_size)}
 
 
 def _sent_as(text: str) -> Callable[[Any], str]:
