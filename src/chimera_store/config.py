@@ -47,6 +47,12 @@ def chimera_home() -> Path:
 
 def validate_url(url: str) -> str:
     """Reject a URL libpq cannot parse, naming the problem without echoing the URL."""
+    scheme = re.match(r"\s*([A-Za-z][A-Za-z0-9+.-]*)://", url)  # not key=value's "a=b://"
+    if scheme is not None and scheme.group(1).lower() not in ("postgresql", "postgres"):
+        raise ConfigurationError(
+            f"invalid database URL: the scheme is {scheme.group(1)[:20]!r}; chimera-store needs "
+            "PostgreSQL (postgresql://user@host:port/dbname, or libpq's key=value form)"
+        )
     try:
         conninfo_to_dict(url)
     except Exception as exc:  # psycopg raises ProgrammingError; any parse failure is bad input
@@ -56,7 +62,9 @@ def validate_url(url: str) -> str:
 
 def resolve_target(url: str | None = None) -> DatabaseTarget:
     """Resolve the database without starting anything."""
-    chosen = url or os.environ.get(ENV_DATABASE_URL) or None
+    # Blank counts as unset: `CHIMERA_DATABASE_URL= cmd` or "  " must not silently mean libpq's
+    # defaults (an empty conninfo connects to the local socket as the OS user).
+    chosen = (url or "").strip() or os.environ.get(ENV_DATABASE_URL, "").strip() or None
     if chosen:
         return DatabaseTarget(url=validate_url(chosen), embedded=False)
     from chimera_store.embedded import embedded_url  # started on demand, only when needed

@@ -223,3 +223,19 @@ def test_json_lines_maps_records_to_file_lines(blank: list[bool]) -> None:
         read = list(records)
     assert len(read) == len(expected) == len(advanced)
     assert [records.line_of(k) for k in range(1, len(read) + 1)] == expected
+
+
+def test_database_url_scheme_and_blank(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chimera_store import config, embedded
+    from chimera_store.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as info:
+        config.validate_url("mysql://u:hunter2@h/d")  # was libpq's 'missing "=" after ...'
+    assert "'mysql'" in str(info.value) and "hunter2" not in str(info.value)
+    keyvalue = "host=h dbname=d options='-c application_name=a://b'"
+    assert config.validate_url(keyvalue) == keyvalue  # "://" inside a value is no scheme
+    # Blank is unset (the embedded server), not an empty conninfo meaning libpq's defaults.
+    monkeypatch.setattr(embedded, "embedded_url", lambda: "embedded")
+    monkeypatch.setenv(config.ENV_DATABASE_URL, "  ")
+    assert config.resolve_target().embedded and config.resolve_target(" ").url == "embedded"
+    assert config.resolve_target("postgresql://h/d").url == "postgresql://h/d"
