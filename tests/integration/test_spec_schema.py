@@ -420,6 +420,40 @@ def test_updated_at_and_version_kept_by_database(conn: Conn) -> None:
     assert after[1] == before[1] + 1
 
 
+def test_update_that_changes_nothing_keeps_the_version(conn: Conn) -> None:
+    # Versions are what a Judge's commit compares: re-saving the same values must not make
+    # every commit based on the row stale (revision 0004).
+    cid = campaign(conn)
+    tid = task(conn, cid)
+    vid = asset(conn, agent(conn, cid), tid, {"n": 1})
+
+    def versions() -> tuple[Any, ...]:
+        row = conn.execute(
+            "SELECT (SELECT version FROM campaigns WHERE id = %s), "
+            "(SELECT updated_at FROM campaigns WHERE id = %s), "
+            "(SELECT version FROM tasks WHERE id = %s), "
+            "(SELECT version FROM video_assets WHERE id = %s)",
+            (cid, cid, tid, vid),
+        ).fetchone()
+        assert row is not None
+        return tuple(row)
+
+    before = versions()
+    conn.execute(
+        "UPDATE campaigns SET name = name, status = status, version = 99, "
+        "updated_at = '2000-01-01' WHERE id = %s",
+        (cid,),
+    )
+    conn.execute("UPDATE tasks SET priority = priority, context = context WHERE id = %s", (tid,))
+    conn.execute("UPDATE video_assets SET metadata = '{\"n\": 1.0}' WHERE id = %s", (vid,))
+    assert versions() == before  # jsonb compares by value: 1 and 1.0 are equal
+    conn.execute("UPDATE campaigns SET status = 'paused' WHERE id = %s", (cid,))
+    conn.execute("UPDATE tasks SET priority = 'low' WHERE id = %s", (tid,))
+    conn.execute("UPDATE video_assets SET metadata = '{\"n\": 2}' WHERE id = %s", (vid,))
+    after = versions()
+    assert (after[0], after[2], after[3]) == (before[0] + 1, before[2] + 1, before[3] + 1)
+
+
 def test_server_generates_ids_but_keeps_client_ids(conn: Conn) -> None:
     generated = campaign(conn)
     assert generated.version == 4

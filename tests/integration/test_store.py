@@ -390,6 +390,19 @@ def test_collections_passed_as_one_item_are_refused(store: Any, db_url: str) -> 
     assert snapshot(db_url) == before
 
 
+def test_saving_the_same_values_does_not_make_a_commit_stale(store: Any) -> None:
+    c, a, t = world(store)
+    store.create_asset(a.id, t.id, "tiktok", "tier1", "r", status="judge_pending")
+    store.transition_task(t.id, "in_progress", actor="w")
+    t = store.transition_task(t.id, "review", actor="w")
+    # A Planner re-saving what is there: the versions stay (they moved on every UPDATE).
+    same = store.update_campaign(c.id, name=c.name, goal_description=c.goal_description)
+    assert same.version == c.version and same.updated_at == c.updated_at
+    assert store.update_task(t.id, priority=t.priority, context=t.context).version == t.version
+    done = store.judge_commit(t.id, campaign_version=c.version, task_version=t.version, actor="j")
+    assert done.task.status == "complete" and done.task.version == t.version + 1
+
+
 def test_judge_commit_of_some_assets(store: Any) -> None:
     c, a, t = world(store)
     keep, other = (
