@@ -529,6 +529,21 @@ def test_open_reports_a_refused_login_at_once(db_url: str) -> None:
         assert str(error).startswith("login refused:") and REFUSED_PASSWORD not in str(error)
 
 
+def test_pool_exhausted_by_calling_the_store_inside_its_transaction(db_url: str) -> None:
+    # A common mistake: `store.x()` instead of `tx.x()` inside `store.transaction()` waits for a
+    # second connection. The error says so (it said only "pool timeout").
+    store = Store.open(db_url, max_size=1, connect_timeout=2)
+    try:
+        with pytest.raises(DatabaseUnavailable) as info, store.transaction() as tx:
+            tx.create_campaign("inside", "g")
+            store.list_campaigns()
+        assert "all 1 of the pool's connections in use" in str(info.value)
+        assert "call `tx`, not `store`" in str(info.value)
+        assert count(db_url, "campaigns") == 0  # the transaction was rolled back
+    finally:
+        store.close()
+
+
 def test_sync_transaction(db_url: str) -> None:
     real = Store.open(db_url)
     with pytest.raises(InvalidInput), real.transaction() as tx:

@@ -147,7 +147,11 @@ class AsyncStore:
             async with self._pool.connection() as conn:
                 yield conn
         except PoolTimeout:
-            raise DatabaseUnavailable("no database connection available (pool timeout)") from None
+            raise DatabaseUnavailable(
+                f"no database connection free within {self._pool.timeout:g} s (all "
+                f"{self._pool.max_size} of the pool's connections in use; inside "
+                "`store.transaction() as tx`, call `tx`, not `store`)"
+            ) from None
         except psycopg.Error as exc:
             raise translate(exc) from None
 
