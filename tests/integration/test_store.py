@@ -544,6 +544,14 @@ def test_pool_exhausted_by_calling_the_store_inside_its_transaction(db_url: str)
         store.close()
 
 
+def test_store_built_from_the_wrong_thing_says_what_it_takes(db_url: str) -> None:
+    # Store(url) instead of Store.open(url) failed an assert at the first call.
+    with pytest.raises(TypeError, match=r"Store\.open\(url\)"):
+        Store(db_url)  # type: ignore[arg-type]
+    with psycopg.connect(db_url) as sync_conn, pytest.raises(TypeError, match="AsyncConnection"):
+        AsyncStore(sync_conn)  # type: ignore[arg-type]
+
+
 def test_sync_transaction(db_url: str) -> None:
     real = Store.open(db_url)
     with pytest.raises(InvalidInput), real.transaction() as tx:

@@ -79,6 +79,13 @@ class AsyncStore:
         *,
         owns_pool: bool = False,
     ) -> None:
+        if not isinstance(source, (AsyncConnectionPool, AsyncConnection)):
+            # A URL here is the usual slip; without this the first call failed an assert.
+            name, pool, conn = type(self).__name__, AsyncConnectionPool, AsyncConnection
+            raise TypeError(
+                f"{name}() takes a pool ({pool.__name__}) or a connection ({conn.__name__}), not "
+                f"{type(source).__name__}; for a URL use {name}.open(url)"
+            )
         self._pool = source if isinstance(source, AsyncConnectionPool) else None
         self._conn = source if isinstance(source, AsyncConnection) else None
         self._owns_pool = owns_pool

@@ -81,6 +81,13 @@ class Store:
         *,
         owns_pool: bool = False,
     ) -> None:
+        if not isinstance(source, (ConnectionPool, Connection)):
+            # A URL here is the usual slip; without this the first call failed an assert.
+            name, pool, conn = type(self).__name__, ConnectionPool, Connection
+            raise TypeError(
+                f"{name}() takes a pool ({pool.__name__}) or a connection ({conn.__name__}), not "
+                f"{type(source).__name__}; for a URL use {name}.open(url)"
+            )
         self._pool = source if isinstance(source, ConnectionPool) else None
         self._conn = source if isinstance(source, Connection) else None
         self._owns_pool = owns_pool
