@@ -498,3 +498,63 @@ def test_campaign_set_status(seeded: str) -> None:
     )
     assert resumed.returncode == 0 and json.loads(resumed.stdout)["status"] == "active"
     assert state() == ("active", version + 2)
+
+
+def _record_state(url: str, table: str, key: str) -> tuple[str, int, int]:
+    history = "task_status_history" if table == "tasks" else "asset_status_history"
+    subject = "task_id" if table == "tasks" else "asset_id"
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            f"SELECT status, version, (SELECT count(*) FROM {history} WHERE {subject} = %s) "
+            f"FROM {table} WHERE id = %s",
+            (key, key),
+        ).fetchone()
+    assert row is not None
+    return row[0], row[1], row[2]
+
+
+def test_task_and_asset_set_status(seeded: str) -> None:
+    with psycopg.connect(seeded) as conn:
+        found = conn.execute("SELECT id FROM tasks WHERE status = 'in_progress' LIMIT 1").fetchone()
+        drafted = conn.execute(
+            "SELECT id FROM video_assets WHERE status = 'draft' LIMIT 1"
+        ).fetchone()
+    assert found is not None and drafted is not None
+    tid, aid = str(found[0]), str(drafted[0])
+    status, version, entries = _record_state(seeded, "tasks", tid)
+    # The worker died: an operator puts the task back, recorded like a service's move.
+    back = cli(seeded, "task", "set-status", tid, "pending", "--reason", "worker died")
+    assert back.exit_code == 0, back.output
+    assert f"in_progress -> pending (version {version} -> {version + 1})" in back.output
+    assert _record_state(seeded, "tasks", tid) == ("pending", version + 1, entries + 1)
+    shown = json.loads(cli(seeded, "task", "show", tid, "--json").stdout)
+    last = shown["history"][-1]
+    assert (last["to_status"], last["reason"]) == ("pending", "worker died")
+    assert last["actor"].startswith("operator")
+    # Refusals change nothing: a forbidden move (11), a stale version (12), an unknown id (8).
+    for args, code in (
+        ([tid, "complete"], 11),
+        ([tid, "in_progress", "--expected-version", str(version)], 12),
+        ([str(uuid.uuid4()), "pending"], 8),
+        ([tid, "finished"], 10),
+    ):
+        refused = cli(seeded, "task", "set-status", *args)
+        assert refused.exit_code == code, refused.output
+    assert _record_state(seeded, "tasks", tid) == ("pending", version + 1, entries + 1)
+    # The same command with the same idempotency key twice: one move.
+    for _ in range(2):
+        moved = cli(seeded, "task", "set-status", tid, "in_progress", "--idempotency-key", "k")
+        assert moved.exit_code == 0, moved.output
+    assert "nothing changed" in moved.output
+    assert _record_state(seeded, "tasks", tid) == ("in_progress", version + 2, entries + 2)
+    # Assets the same way, with --json and an explicit actor.
+    a_status, a_version, a_entries = _record_state(seeded, "video_assets", aid)
+    assert a_status == "draft"
+    sent = cli(seeded, "asset", "set-status", aid, "judge_pending", "--actor", "ops:ann", "--json")
+    assert sent.exit_code == 0 and json.loads(sent.stdout)["status"] == "judge_pending"
+    assert cli(seeded, "asset", "set-status", aid, "published").exit_code == 11
+    assert _record_state(seeded, "video_assets", aid) == (
+        "judge_pending",
+        a_version + 1,
+        a_entries + 1,
+    )

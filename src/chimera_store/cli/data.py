@@ -36,9 +36,9 @@ campaign_app = typer.Typer(
 )
 agents_app = typer.Typer(help="List agents.", no_args_is_help=True)
 tasks_app = typer.Typer(help="List or import tasks.", no_args_is_help=True)
-task_app = typer.Typer(help="Show or export one task.", no_args_is_help=True)
+task_app = typer.Typer(help="Show, export or move one task.", no_args_is_help=True)
 assets_app = typer.Typer(help="List or import video assets.", no_args_is_help=True)
-asset_app = typer.Typer(help="Show one video asset.", no_args_is_help=True)
+asset_app = typer.Typer(help="Show or move one video asset.", no_args_is_help=True)
 
 Json = Annotated[bool, typer.Option("--json", help="JSON (JSON lines for lists) for scripts.")]
 Limit = Annotated[int, typer.Option(help="Page size (1-1000).", min=1, max=1000)]
@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
 CLI_CONNECT_TIMEOUT = 5.0
 
 
-def _store(ctx: typer.Context) -> Store:
+def open_store(ctx: typer.Context) -> Store:
     # An operator at a terminal wants an unreachable server reported in seconds, not after the
     # API's default 30 s of retries (a refused login is reported at once either way).
     return Store.open(state(ctx).url, min_size=1, max_size=2, connect_timeout=CLI_CONNECT_TIMEOUT)
@@ -153,7 +153,7 @@ def demo(ctx: typer.Context) -> None:
     st = state(ctx)
     outcome = migrator.migrate(st.url)
     out.print(f"schema at {', '.join(outcome.after)} on {st.target().masked_url}")
-    with _store(ctx) as store:
+    with open_store(ctx) as store:
         with progress_bar("seeding", sample.SAMPLE_ROWS) as advance:
             wrote = sample.seed(store, progress=advance)
         out.print("seeded the sample" if wrote else "sample already present; nothing added")
@@ -196,7 +196,7 @@ def campaigns_list(
     every: Every = False,
 ) -> None:
     """List campaigns, newest first."""
-    with _store(ctx) as store:
+    with open_store(ctx) as store:
         _list(
             store,
             store.list_campaigns,
@@ -217,7 +217,7 @@ def campaign_show(
     as_json: Json = False,
 ) -> None:
     """The campaign report: goal, status, agents, tasks and assets by status, newest assets."""
-    with _store(ctx) as store:
+    with open_store(ctx) as store:
         summary = store.campaign_summary(campaign_id)
         if as_json:
             print_json(to_dict(summary))
@@ -246,7 +246,7 @@ def campaign_set_status(
 
     The version goes up by one, so every commit based on the old version becomes stale.
     """
-    with _store(ctx) as store:
+    with open_store(ctx) as store:
         before = store.get_campaign(campaign_id)
         if before.status == status and expected_version in (None, before.version):
             # Already there: no update, so the version (and commits based on it) stay valid.
@@ -278,7 +278,7 @@ def campaign_purge(
     yes: Annotated[bool, typer.Option("--yes", help="Really delete.")] = False,
 ) -> None:
     """Delete a campaign with everything under it. Prints the counts; does nothing without --yes."""
-    with _store(ctx) as store:
+    with open_store(ctx) as store:
         summary = store.campaign_summary(campaign_id)
         tasks = sum(summary.tasks_by_status.values())
         assets = sum(summary.assets_by_status.values())
@@ -301,7 +301,7 @@ def agents_list(
     every: Every = False,
 ) -> None:
     """Agents of a campaign, newest first."""
-    with _store(ctx) as store:
+    with open_store(ctx) as store:
         _list(
             store,
             store.list_agents,
@@ -328,7 +328,7 @@ def tasks_list(
     every: Every = False,
 ) -> None:
     """Tasks of a campaign, newest first."""
-    with _store(ctx) as store:
+    with open_store(ctx) as store:
         _list(
             store,
             store.list_tasks,
@@ -374,7 +374,7 @@ def assets_list(
                 contains[key] = json.loads(raw)
             except json.JSONDecodeError:
                 contains[key] = raw
-    with _store(ctx) as store:
+    with open_store(ctx) as store:
         _list(
             store,
             store.list_assets,
@@ -415,7 +415,7 @@ def task_show(
     as_json: Json = False,
 ) -> None:
     """A task with its status history."""
-    with _store(ctx) as store:
+    with open_store(ctx) as store:
         _show(store.get_task(task_id), store.task_history(task_id), as_json)
 
 
@@ -425,7 +425,7 @@ def task_export(
     ctx: typer.Context, task_id: Annotated[str, typer.Argument(help="Task id.")]
 ) -> None:
     """Print the task's queue payload (JSON), for replay."""
-    with _store(ctx) as store:
+    with open_store(ctx) as store:
         print_json(task_to_payload(store.get_task(task_id)))
 
 
@@ -437,7 +437,7 @@ def asset_show(
     as_json: Json = False,
 ) -> None:
     """A video asset with its status history."""
-    with _store(ctx) as store:
+    with open_store(ctx) as store:
         _show(store.get_asset(asset_id), store.asset_history(asset_id), as_json)
 
 
@@ -513,7 +513,7 @@ def tasks_import(
     campaign: Annotated[str, typer.Option("--campaign", help="Campaign the tasks belong to.")],
 ) -> None:
     """Create tasks from queue payloads (JSON lines); all or nothing."""
-    with _store(ctx) as store, progress_bar("importing", None) as advance:
+    with open_store(ctx) as store, progress_bar("importing", None) as advance:
         records = JsonLines(source, advance)
         with records.errors_by_line(), store.transaction() as tx:
             n = 0
@@ -532,7 +532,7 @@ def assets_import(
     source: Annotated[str, typer.Argument(help="JSON-lines file of assets, or - for stdin.")],
 ) -> None:
     """Bulk-load video assets (JSON lines) with COPY; all or nothing."""
-    with _store(ctx) as store, progress_bar("importing", None) as advance:
+    with open_store(ctx) as store, progress_bar("importing", None) as advance:
         records = JsonLines(source, advance)
         with records.errors_by_line():
             n = store.bulk_insert_assets(records)
@@ -566,7 +566,7 @@ def clean(
     Runs in short batches (one transaction each; rows locked by a worker are skipped).
     """
     cutoff = _parse_before(before)
-    with _store(ctx) as store:
+    with open_store(ctx) as store:
         if dry_run:
             counts = store.clean(cutoff, dry_run=True)
             out.print(

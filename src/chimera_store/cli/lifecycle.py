@@ -1,0 +1,137 @@
+"""`task set-status` and `asset set-status`: an operator moves a record along its life cycle.
+
+Through the data API's compare-and-set, so the move is checked against the rules and recorded in
+the history like a service's (psql would do neither).
+"""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated, Any
+
+import typer
+
+from chimera_store.cli.common import ENV_EPILOG, handle_errors, out, print_json
+from chimera_store.cli.data import Json, asset_app, open_store, task_app
+from chimera_store.records import to_dict
+from chimera_store.vocab import ASSET_TRANSITIONS, TASK_TRANSITIONS
+
+Reason = Annotated[str | None, typer.Option("--reason", help="Why; kept in the history.")]
+Actor = Annotated[
+    str | None,
+    typer.Option("--actor", help="Who, for the history (default: operator:<login name>)."),
+]
+ExpectedVersion = Annotated[
+    int | None,
+    typer.Option(
+        "--expected-version",
+        help="Move it only if the record is still at this version (else exit 12).",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    typer.Option(
+        "--idempotency-key",
+        help="Running the same command again with this key changes nothing and succeeds.",
+    ),
+]
+
+
+def _moves(transitions: dict[Any, frozenset[Any]]) -> str:
+    return "; ".join(
+        f"{src.value} -> {' | '.join(sorted(t.value for t in targets))}"
+        for src, targets in transitions.items()
+        if targets
+    )
+
+
+def _default_actor() -> str:
+    try:
+        return f"operator:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name in a bare container
+        return "operator"
+
+
+def _report(kind: str, before: Any, after: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(to_dict(after))
+    elif after.version == before.version:
+        out.print(
+            f"{kind} {after.id} is {after.status} (version {after.version}): already done "
+            "with this idempotency key; nothing changed",
+            markup=False,
+        )
+    else:
+        out.print(
+            f"{kind} {after.id}: {before.status} -> {after.status} "
+            f"(version {before.version} -> {after.version}); recorded in its history",
+            markup=False,
+        )
+
+
+@handle_errors
+def task_set_status(
+    ctx: typer.Context,
+    task_id: Annotated[str, typer.Argument(help="Task id.")],
+    status: Annotated[str, typer.Argument(help="New status.")],
+    reason: Reason = None,
+    actor: Actor = None,
+    expected_version: ExpectedVersion = None,
+    idempotency_key: IdempotencyKey = None,
+    as_json: Json = False,
+) -> None:
+    """Move a task along its life cycle, recorded in its history.
+
+    For instance back to pending when its worker died. A move the rules forbid exits 11 and
+    changes nothing.
+    """
+    with open_store(ctx) as store:
+        before = store.get_task(task_id)
+        after = store.transition_task(
+            task_id,
+            status,
+            actor=actor or _default_actor(),
+            reason=reason,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
+    _report("task", before, after, as_json)
+
+
+@handle_errors
+def asset_set_status(
+    ctx: typer.Context,
+    asset_id: Annotated[str, typer.Argument(help="Asset id.")],
+    status: Annotated[str, typer.Argument(help="New status.")],
+    reason: Reason = None,
+    actor: Actor = None,
+    expected_version: ExpectedVersion = None,
+    idempotency_key: IdempotencyKey = None,
+    as_json: Json = False,
+) -> None:
+    """Move a video asset along its life cycle, recorded in its history.
+
+    For instance reject it, or mark it published. A move the rules forbid exits 11 and changes
+    nothing.
+    """
+    with open_store(ctx) as store:
+        before = store.get_asset(asset_id)
+        after = store.transition_asset(
+            asset_id,
+            status,
+            actor=actor or _default_actor(),
+            reason=reason,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
+    _report("video asset", before, after, as_json)
+
+
+def register() -> None:
+    for group, command, transitions in (
+        (task_app, task_set_status, TASK_TRANSITIONS),
+        (asset_app, asset_set_status, ASSET_TRANSITIONS),
+    ):
+        group.command(
+            "set-status", epilog=f"Allowed moves: {_moves(transitions)}.\n\n{ENV_EPILOG}"
+        )(command)
