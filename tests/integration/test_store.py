@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -183,6 +184,48 @@ def test_generated_ids_are_time_ordered_and_given_ids_kept(store: Any, db_url: s
         ]
     assert [b.version for b in bulk] == [7] * 3 and bulk[0] > made[-1]
     assert store.get_asset(own).id == own  # a caller's id, of any version, is kept as given
+
+
+def test_metadata_merge(store: Any, db_url: str) -> None:
+    c, a, t = world(store)
+    v = store.create_asset(a.id, t.id, "tiktok", "tier1", "r", {"duration": 9.5, "tags": ["a"]})
+    merged = store.update_asset_metadata(
+        v.id, {"external_url": "https://x/1", "tags": []}, merge=True
+    )
+    assert merged.metadata == {"duration": 9.5, "tags": [], "external_url": "https://x/1"}
+    assert merged.version == v.version + 1
+    assert store.update_asset_metadata(v.id, {}, merge=True).version == merged.version
+    assert store.update_asset_metadata(v.id, {"only": 1}).metadata == {"only": 1}  # replace
+    with pytest.raises(NotFound):
+        store.update_asset_metadata(uuid.uuid4(), {"x": 1}, merge=True)
+    # Each document alone is within the limit; merged they are not: refused, nothing written.
+    half = {"big": "x" * 150_000}
+    store.update_asset_metadata(v.id, half)
+    before = snapshot(db_url)
+    with pytest.raises(InvalidInput) as info:
+        store.update_asset_metadata(v.id, {"more": "y" * 150_000}, merge=True)
+    assert info.value.field == "metadata" and "merged" in info.value.reason
+    assert snapshot(db_url) == before
+
+
+def test_concurrent_metadata_merges_all_land(db_url: str) -> None:
+    # A read-modify-write of metadata loses one of two concurrent writers; a merge does not.
+    store = Store.open(db_url, max_size=8)
+    try:
+        c, a, t = world(Sync(store, None))
+        v = store.create_asset(a.id, t.id, "tiktok", "tier1", "r", {"base": True})
+        with ThreadPoolExecutor(8) as pool:
+            list(
+                pool.map(
+                    lambda i: store.update_asset_metadata(v.id, {f"k{i}": i}, merge=True),
+                    range(40),
+                )
+            )
+        final = store.get_asset(v.id)
+        assert final.metadata == {"base": True, **{f"k{i}": i for i in range(40)}}
+        assert final.version == v.version + 40
+    finally:
+        store.close()
 
 
 def test_keyset_pagination(store: Any) -> None:

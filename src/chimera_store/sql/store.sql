@@ -98,6 +98,14 @@ UPDATE video_assets SET metadata = %(metadata)s WHERE id = %(id)s
 RETURNING id, agent_id, task_id, campaign_id, platform, tier, character_reference_id, status,
           metadata, created_at, version;
 
+-- name: merge_asset_metadata
+-- Shallow merge in one statement (the patch's top-level keys replace the stored ones), so two
+-- writers adding different keys both keep theirs. The size limit holds for the merged document.
+UPDATE video_assets SET metadata = metadata || %(metadata)s
+WHERE id = %(id)s AND octet_length((metadata || %(metadata)s)::text) <= %(max_bytes)s
+RETURNING id, agent_id, task_id, campaign_id, platform, tier, character_reference_id, status,
+          metadata, created_at, version;
+
 -- name: transition_task
 -- One compare-and-set: moves only from an allowed status (and version, when given), appends the
 -- history row in the same statement, and is a no-op when the idempotency key was already used.

@@ -494,13 +494,25 @@ class Store:
         return self._page(VideoAsset, "list_assets", filters, limit, cursor)
 
     def update_asset_metadata(
-        self, id: UUID | str, metadata: Mapping[str, Any]
+        self, id: UUID | str, metadata: Mapping[str, Any], *, merge: bool = False
     ) -> VideoAsset:
+        """Replace the asset's metadata, or with `merge=True` set only the given top-level keys
+        (atomically: concurrent merges of different keys all land; the merged document must stay
+        within the size limit)."""
         key = v.check_uuid(id, "id")
         params = {"id": key, "metadata": inputs.json_param(metadata, "metadata")}
-        row = self._one(VideoAsset, "update_asset_metadata", params)
+        if not merge:
+            row = self._one(VideoAsset, "update_asset_metadata", params)
+            if row is None:
+                raise NotFound("video asset", key)
+            return row
+        params["max_bytes"] = v.MAX_JSON_BYTES
+        row = self._one(VideoAsset, "merge_asset_metadata", params)
         if row is None:
-            raise NotFound("video asset", key)
+            self.get_asset(key)  # raises NotFound
+            raise InvalidInput(
+                "metadata", f"the merged document would be larger than {v.MAX_JSON_BYTES} bytes"
+            )
         return row
 
     def transition_asset(
