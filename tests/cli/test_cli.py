@@ -148,6 +148,14 @@ def test_show_with_history_and_export_import_round_trip(seeded: str, db_url: str
     assert imported.exit_code == 0, imported.output
     again = json.loads(cli(seeded, "task", "export", payload["task_id"]).stdout)
     assert again == payload
+    # The schema the CLI prints (for Planners in other languages) accepts the export and refuses
+    # a payload without its goal.
+    import jsonschema
+
+    schema = json.loads(cli(seeded, "task", "schema").stdout)
+    jsonschema.validate(again, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**again, "context": {"persona_constraints": []}}, schema)
     asset = cli(seeded, "asset", "show", str(_id("asset", 0)), "--json")
     assert asset.exit_code == 0 and "metadata" in json.loads(asset.stdout)
 

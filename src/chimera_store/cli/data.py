@@ -26,7 +26,7 @@ from chimera_store.cli.common import (
     state,
 )
 from chimera_store.errors import ChimeraError, InvalidInput, OperationCancelled
-from chimera_store.payload import task_to_payload
+from chimera_store.payload import payload_json_schema, task_to_payload
 from chimera_store.records import CampaignSummary, Page, to_dict
 from chimera_store.store import Store
 
@@ -36,7 +36,9 @@ campaign_app = typer.Typer(
 )
 agents_app = typer.Typer(help="List agents.", no_args_is_help=True)
 tasks_app = typer.Typer(help="List or import tasks.", no_args_is_help=True)
-task_app = typer.Typer(help="Show, export or move one task.", no_args_is_help=True)
+task_app = typer.Typer(
+    help="Show, export or move one task; print the payload schema.", no_args_is_help=True
+)
 assets_app = typer.Typer(help="List or import video assets.", no_args_is_help=True)
 asset_app = typer.Typer(help="Show or move one video asset.", no_args_is_help=True)
 
@@ -427,6 +429,17 @@ def task_export(
     """Print the task's queue payload (JSON), for replay."""
     with open_store(ctx) as store:
         print_json(task_to_payload(store.get_task(task_id)))
+
+
+@task_app.command("schema", epilog=ENV_EPILOG)
+@handle_errors
+def task_schema() -> None:
+    """Print the JSON Schema that queue payloads (`task export`, `tasks import`) follow.
+
+    For Planners and Workers in other languages: validate a payload before enqueueing it.
+    No database is needed.
+    """
+    print_json(payload_json_schema())
 
 
 @asset_app.command("show", epilog=ENV_EPILOG)
