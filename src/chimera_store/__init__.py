@@ -15,6 +15,7 @@ from chimera_store.errors import (
     SchemaError,
     SchemaNewerThanCode,
     StaleState,
+    TransactionAborted,
 )
 
 __version__ = "0.1.0"
@@ -34,5 +35,6 @@ __all__ = [
     "SchemaError",
     "SchemaNewerThanCode",
     "StaleState",
+    "TransactionAborted",
     "__version__",
 ]

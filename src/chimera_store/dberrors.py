@@ -16,6 +16,7 @@ from chimera_store.errors import (
     InvalidInput,
     ParentNotFound,
     SchemaError,
+    TransactionAborted,
 )
 
 # Foreign key constraint -> (parent entity, field) for "parent not found".
@@ -105,6 +106,12 @@ def translate(exc: psycopg.Error) -> ChimeraError:
         return SchemaError(
             f"the database schema is missing or outdated ({diag.message_primary}); "
             "run `chimera-store migrate`"
+        )
+    if isinstance(exc, pg.InFailedSqlTransaction):
+        return TransactionAborted(
+            "this transaction was aborted by an earlier error in it and ignores every call "
+            "until it ends; to go on after an error you expect, make the call that may fail "
+            "inside a nested `with tx.transaction():` (a savepoint)"
         )
     if isinstance(exc, psycopg.OperationalError | pg.AdminShutdown):
         return ConnectionLost(f"connection lost: {diag.message_primary or exc}")

@@ -150,3 +150,11 @@ class OperationCancelled(ChimeraError):
     """The operator declined a guarded operation (no `--yes`)."""
 
     exit_code = 14
+
+
+class TransactionAborted(ChimeraError):
+    """A call inside `store.transaction()` after an earlier call in it failed: PostgreSQL ignores
+    every statement until the transaction ends. To go on after an error you expect, run the call
+    that may fail in a nested `tx.transaction()` (a savepoint)."""
+
+    exit_code = 15

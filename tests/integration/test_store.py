@@ -21,6 +21,7 @@ from chimera_store import (
     NotFound,
     ParentNotFound,
     StaleState,
+    TransactionAborted,
     jsonb_loads,
 )
 from chimera_store.payload import payload_json_schema, task_to_payload
@@ -593,6 +594,60 @@ def test_store_built_from_the_wrong_thing_says_what_it_takes(db_url: str) -> Non
         Store(db_url)  # type: ignore[arg-type]
     with psycopg.connect(db_url) as sync_conn, pytest.raises(TypeError, match="AsyncConnection"):
         AsyncStore(sync_conn)  # type: ignore[arg-type]
+
+
+def test_calls_after_a_failed_call_in_a_transaction(store: Any, db_url: str) -> None:
+    # Catching an error inside a transaction and going on gave "database error 25P02"; now a
+    # TransactionAborted that says what to do, and a savepoint lets the caller go on.
+    c, a, t = world(store)
+    inner = store._store
+    runner = store._runner
+
+    def run(body: Any) -> None:
+        if runner is None:
+            body()
+        else:
+            runner.run(body())
+
+    if runner is None:
+
+        def aborted() -> None:
+            with inner.transaction() as tx:
+                tx.create_campaign("inside", "g")
+                with pytest.raises(ParentNotFound):
+                    tx.create_asset(a.id, uuid.uuid4(), "tiktok", "tier1", "r")
+                tx.create_campaign("after", "g")
+
+        def savepoint() -> None:
+            with inner.transaction() as tx:
+                tx.create_campaign("inside", "g")
+                with pytest.raises(ParentNotFound), tx.transaction() as sp:
+                    sp.create_asset(a.id, uuid.uuid4(), "tiktok", "tier1", "r")
+                tx.create_campaign("after", "g")
+
+    else:
+
+        async def aborted() -> None:
+            async with inner.transaction() as tx:
+                await tx.create_campaign("inside", "g")
+                with pytest.raises(ParentNotFound):
+                    await tx.create_asset(a.id, uuid.uuid4(), "tiktok", "tier1", "r")
+                await tx.create_campaign("after", "g")
+
+        async def savepoint() -> None:
+            async with inner.transaction() as tx:
+                await tx.create_campaign("inside", "g")
+                with pytest.raises(ParentNotFound):
+                    async with tx.transaction() as sp:
+                        await sp.create_asset(a.id, uuid.uuid4(), "tiktok", "tier1", "r")
+                await tx.create_campaign("after", "g")
+
+    with pytest.raises(TransactionAborted) as info:
+        run(aborted)
+    assert "savepoint" in str(info.value)
+    assert count(db_url, "campaigns") == 1  # the whole transaction rolled back
+    run(savepoint)
+    assert count(db_url, "campaigns") == 3  # the savepoint kept the rest
 
 
 def test_sync_transaction(db_url: str) -> None:
