@@ -545,6 +545,7 @@ def test_task_and_asset_set_status(seeded: str) -> None:
         ([tid, "in_progress", "--expected-version", str(version)], 12),
         ([str(uuid.uuid4()), "pending"], 8),
         ([tid, "finished"], 10),
+        ([tid, "in_progress", "--actor", " "], 10),  # was taken as "use the default"
     ):
         refused = cli(seeded, "task", "set-status", *args)
         assert refused.exit_code == code, refused.output

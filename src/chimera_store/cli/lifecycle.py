@@ -14,6 +14,7 @@ import typer
 from chimera_store.cli.common import ENV_EPILOG, handle_errors, out, print_json
 from chimera_store.cli.data import Json, asset_app, open_store, task_app
 from chimera_store.records import to_dict
+from chimera_store.validation import check_text
 from chimera_store.vocab import ASSET_TRANSITIONS, TASK_TRANSITIONS
 
 Reason = Annotated[str | None, typer.Option("--reason", help="Why; kept in the history.")]
@@ -45,7 +46,10 @@ def _moves(transitions: dict[Any, frozenset[Any]]) -> str:
     )
 
 
-def _default_actor() -> str:
+def _actor(given: str | None) -> str:
+    """The --actor given (checked before any database work), else operator:<login name>."""
+    if given is not None:
+        return check_text(given, "actor")
     try:
         return f"operator:{getpass.getuser()}"
     except (KeyError, OSError):  # no login name in a bare container
@@ -85,12 +89,13 @@ def task_set_status(
     For instance back to pending when its worker died. A move the rules forbid exits 11 and
     changes nothing.
     """
+    who = _actor(actor)
     with open_store(ctx) as store:
         before = store.get_task(task_id)
         after = store.transition_task(
             task_id,
             status,
-            actor=actor or _default_actor(),
+            actor=who,
             reason=reason,
             idempotency_key=idempotency_key,
             expected_version=expected_version,
@@ -114,12 +119,13 @@ def asset_set_status(
     For instance reject it, or mark it published. A move the rules forbid exits 11 and changes
     nothing.
     """
+    who = _actor(actor)
     with open_store(ctx) as store:
         before = store.get_asset(asset_id)
         after = store.transition_asset(
             asset_id,
             status,
-            actor=actor or _default_actor(),
+            actor=who,
             reason=reason,
             idempotency_key=idempotency_key,
             expected_version=expected_version,
