@@ -60,11 +60,17 @@ def validate_url(url: str) -> str:
     return url
 
 
+def external_url(url: str | None = None) -> str | None:
+    """The external database URL given (argument, else CHIMERA_DATABASE_URL), or None for the
+    embedded server. Blank counts as unset: `CHIMERA_DATABASE_URL= cmd` or "  " must not
+    silently mean libpq's defaults (an empty conninfo connects to the local socket as the OS
+    user)."""
+    return (url or "").strip() or os.environ.get(ENV_DATABASE_URL, "").strip() or None
+
+
 def resolve_target(url: str | None = None) -> DatabaseTarget:
     """Resolve the database without starting anything."""
-    # Blank counts as unset: `CHIMERA_DATABASE_URL= cmd` or "  " must not silently mean libpq's
-    # defaults (an empty conninfo connects to the local socket as the OS user).
-    chosen = (url or "").strip() or os.environ.get(ENV_DATABASE_URL, "").strip() or None
+    chosen = external_url(url)
     if chosen:
         return DatabaseTarget(url=validate_url(chosen), embedded=False)
     from chimera_store.embedded import embedded_url  # started on demand, only when needed

@@ -155,18 +155,21 @@ def context_text(value: Any) -> str:
 MAX_VERSION = 2**63 - 1  # versions are bigint
 
 
+def check_int(value: Any, field: str, low: int, high: int) -> int:
+    """An integer within [low, high]; a bool, float or None is refused, not coerced."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput(field, f"must be an integer, got {type(value).__name__}")
+    if not low <= value <= high:
+        raise InvalidInput(field, f"must be an integer from {low} to {high}")
+    return value
+
+
 def check_version(value: Any, field: str) -> int:
     """A row version the caller read (versions start at 1). Checked here because the server
     would take a float, a bool or None as a version that never matches (StaleState) or fail
     on a type it cannot compare, neither of which says what was wrong."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidInput(field, f"must be an integer version, got {type(value).__name__}")
-    if not 1 <= value <= MAX_VERSION:
-        raise InvalidInput(field, f"out of range: versions run from 1 to {MAX_VERSION}")
-    return value
+    return check_int(value, field, 1, MAX_VERSION)
 
 
 def check_limit(limit: Any) -> int:
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
-        raise InvalidInput("limit", "must be an integer from 1 to 1000")
-    return limit
+    return check_int(limit, "limit", 1, 1000)

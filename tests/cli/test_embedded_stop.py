@@ -61,3 +61,11 @@ def test_stop_refuses_an_external_server(db_url: str, tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
     with psycopg.connect(db_url) as conn:  # the external server was left alone
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_stop_with_a_blank_url_means_the_embedded_server(tmp_path: Path) -> None:
+    # A blank CHIMERA_DATABASE_URL selects the embedded server everywhere else; stop refused it
+    # as "external" (exit 3).
+    result = run_cli("stop", CHIMERA_HOME=str(tmp_path), CHIMERA_DATABASE_URL="  ")
+    assert result.returncode == 0, result.stderr
+    assert "not running" in result.stdout and result.stderr == ""

@@ -25,6 +25,7 @@ from chimera_store import (
     jsonb_loads,
 )
 from chimera_store.payload import payload_json_schema, task_to_payload
+from chimera_store.schema_contract import SCHEMA_TABLES
 from chimera_store.store import AsyncStore, Store
 from chimera_store.vocab import ASSET_TRANSITIONS, TASK_TRANSITIONS, AssetStatus, TaskStatus
 from tests.helpers import REFUSED_PASSWORD, refused_login_url
@@ -356,14 +357,7 @@ def snapshot(url: str) -> list[Any]:
     with psycopg.connect(url) as conn:
         return [
             conn.execute(f"SELECT x::text FROM {table} x ORDER BY x::text").fetchall()
-            for table in (
-                "campaigns",
-                "agents",
-                "tasks",
-                "video_assets",
-                "task_status_history",
-                "asset_status_history",
-            )
+            for table in SCHEMA_TABLES
         ]
 
 

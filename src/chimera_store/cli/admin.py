@@ -200,10 +200,10 @@ def stop(ctx: typer.Context) -> None:
     lost. Not running: says so and exits 0. An external server (CHIMERA_DATABASE_URL) is not
     chimera-store's to stop: exit 3.
     """
-    from chimera_store.config import chimera_home
+    from chimera_store.config import chimera_home, external_url
     from chimera_store.embedded import stop_embedded
 
-    if state(ctx).database_url:
+    if external_url(state(ctx).database_url):
         raise fail(
             "stop applies to the embedded server only; --database-url / CHIMERA_DATABASE_URL "
             "selects an external one (stop it with its own tools)",

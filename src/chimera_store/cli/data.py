@@ -250,26 +250,23 @@ def campaign_set_status(
     """
     with open_store(ctx) as store:
         before = store.get_campaign(campaign_id)
-        if before.status == status and expected_version in (None, before.version):
-            # Already there: no update, so the version (and commits based on it) stay valid.
-            if as_json:
-                print_json(to_dict(before))
-            else:
-                out.print(
-                    f"campaign {before.name!r} is already {status} (version {before.version}); "
-                    "nothing changed",
-                    markup=False,
-                )
-            return
         after = store.update_campaign(campaign_id, status=status, expected_version=expected_version)
     if as_json:
         print_json(to_dict(after))
-        return
-    out.print(
-        f"campaign {after.name!r}: {before.status} -> {after.status} "
-        f"(version {before.version} -> {after.version})",
-        markup=False,
-    )
+    elif after.version == before.version:
+        # The database keeps the version when nothing changed (revision 0004), so commits
+        # based on it stay valid.
+        out.print(
+            f"campaign {after.name!r} is already {status} (version {after.version}); "
+            "nothing changed",
+            markup=False,
+        )
+    else:
+        out.print(
+            f"campaign {after.name!r}: {before.status} -> {after.status} "
+            f"(version {before.version} -> {after.version})",
+            markup=False,
+        )
 
 
 @campaign_app.command("purge", epilog=ENV_EPILOG)

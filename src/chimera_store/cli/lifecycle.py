@@ -56,7 +56,34 @@ def _actor(given: str | None) -> str:
         return "operator"
 
 
-def _report(kind: str, before: Any, after: Any, as_json: bool) -> None:
+def _move(
+    ctx: typer.Context,
+    kind: str,
+    record_id: str,
+    status: str,
+    reason: str | None,
+    actor: str | None,
+    expected_version: int | None,
+    idempotency_key: str | None,
+    as_json: bool,
+) -> None:
+    """The shared body of both commands: one compare-and-set through the data API."""
+    who = _actor(actor)
+    with open_store(ctx) as store:
+        get, transition = (
+            (store.get_task, store.transition_task)
+            if kind == "task"
+            else (store.get_asset, store.transition_asset)
+        )
+        before = get(record_id)
+        after = transition(
+            record_id,
+            status,
+            actor=who,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
     if as_json:
         print_json(to_dict(after))
     elif after.version == before.version:
@@ -89,18 +116,7 @@ def task_set_status(
     For instance back to pending when its worker died. A move the rules forbid exits 11 and
     changes nothing.
     """
-    who = _actor(actor)
-    with open_store(ctx) as store:
-        before = store.get_task(task_id)
-        after = store.transition_task(
-            task_id,
-            status,
-            actor=who,
-            reason=reason,
-            idempotency_key=idempotency_key,
-            expected_version=expected_version,
-        )
-    _report("task", before, after, as_json)
+    _move(ctx, "task", task_id, status, reason, actor, expected_version, idempotency_key, as_json)
 
 
 @handle_errors
@@ -119,18 +135,17 @@ def asset_set_status(
     For instance reject it, or mark it published. A move the rules forbid exits 11 and changes
     nothing.
     """
-    who = _actor(actor)
-    with open_store(ctx) as store:
-        before = store.get_asset(asset_id)
-        after = store.transition_asset(
-            asset_id,
-            status,
-            actor=who,
-            reason=reason,
-            idempotency_key=idempotency_key,
-            expected_version=expected_version,
-        )
-    _report("video asset", before, after, as_json)
+    _move(
+        ctx,
+        "video asset",
+        asset_id,
+        status,
+        reason,
+        actor,
+        expected_version,
+        idempotency_key,
+        as_json,
+    )
 
 
 def register() -> None:

@@ -741,10 +741,7 @@ class Store:
         """
         if not isinstance(before, datetime) or before.tzinfo is None:
             raise InvalidInput("before", "must be a timezone-aware datetime")
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool):
-            raise InvalidInput("batch_size", f"must be an integer, got {type(batch_size).__name__}")
-        if not 1 <= batch_size <= 10_000:
-            raise InvalidInput("batch_size", "must be from 1 to 10000")
+        v.check_int(batch_size, "batch_size", 1, 10_000)
         if dry_run:
             with self._connection() as conn:
                 try:
