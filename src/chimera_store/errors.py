@@ -7,6 +7,7 @@ so no caller ever has to catch a psycopg exception.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Self
 from uuid import UUID
 
@@ -122,12 +123,29 @@ class InvalidTransition(ChimeraError):
 
     exit_code = 11
 
-    def __init__(self, entity: str, entity_id: UUID, current: str, requested: str) -> None:
-        super().__init__(f"{entity} {entity_id}: cannot move from {current!r} to {requested!r}")
+    def __init__(
+        self,
+        entity: str,
+        entity_id: UUID,
+        current: str,
+        requested: str,
+        allowed: Sequence[str] = (),
+    ) -> None:
+        # The message says what *is* possible, so an operator's next command needs no manual.
+        if current == requested:
+            hint = "it is already there"
+        elif allowed:
+            hint = f"from {current!r} it can move to {', '.join(map(repr, allowed))}"
+        else:
+            hint = f"{current!r} is final"
+        super().__init__(
+            f"{entity} {entity_id}: cannot move from {current!r} to {requested!r} ({hint})"
+        )
         self.entity = entity
         self.entity_id = entity_id
         self.current = current
         self.requested = requested
+        self.allowed = tuple(allowed)
 
 
 class StaleState(ChimeraError):

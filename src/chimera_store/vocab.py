@@ -72,3 +72,10 @@ def task_sources(target: TaskStatus) -> list[str]:
 
 def asset_sources(target: AssetStatus) -> list[str]:
     return [s.value for s, targets in ASSET_TRANSITIONS.items() if target in targets]
+
+
+def next_statuses(kind: str, current: str) -> list[str]:
+    """Where a task (`kind` "task") or an asset in status `current` may move, sorted."""
+    if kind == "task":
+        return sorted(s.value for s in TASK_TRANSITIONS[TaskStatus(current)])
+    return sorted(s.value for s in ASSET_TRANSITIONS[AssetStatus(current)])

@@ -72,6 +72,10 @@ def test_campaign_show_json(seeded: str) -> None:
     data = json.loads(result.stdout)
     assert data["campaign"]["name"] == "Summer Drop 2026"
     assert sum(data["assets_by_status"].values()) > 0
+    table = cli(seeded, "campaign", "show", str(_id("campaign", 0)))
+    assert table.exit_code == 0, table.output
+    for heading in ("tasks by status", "assets by platform", "newest assets"):
+        assert heading in table.stdout
 
 
 def test_assets_list_filters_and_paging(seeded: str) -> None:
@@ -549,6 +553,8 @@ def test_task_and_asset_set_status(seeded: str) -> None:
     ):
         refused = cli(seeded, "task", "set-status", *args)
         assert refused.exit_code == code, refused.output
+        if code == 11:  # the refusal says where the task can go instead
+            assert "from 'pending' it can move to 'in_progress'" in refused.output
     assert _record_state(seeded, "tasks", tid) == ("pending", version + 1, entries + 1)
     # The same command with the same idempotency key twice: one move.
     for _ in range(2):

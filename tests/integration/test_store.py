@@ -295,6 +295,9 @@ def test_every_task_transition_pair(
         with pytest.raises(InvalidTransition) as info:
             store.transition_task(t.id, dst, actor="worker-1")
         assert (info.value.current, info.value.requested) == (src.value, dst.value)
+        assert info.value.allowed == tuple(sorted(TASK_TRANSITIONS[src]))
+        if src != dst:  # the message names every way out
+            assert all(repr(move) in str(info.value) for move in info.value.allowed)
         assert store.get_task(t.id) == t
         assert count(db_url, "task_status_history") == 0
 
@@ -311,8 +314,13 @@ def test_every_asset_transition_pair(
         assert moved.status == dst
         assert [h.to_status for h in store.asset_history(v.id)] == [dst.value]
     else:
-        with pytest.raises(InvalidTransition):
+        with pytest.raises(InvalidTransition) as info:
             store.transition_asset(v.id, dst, actor="judge")
+        assert info.value.allowed == tuple(sorted(ASSET_TRANSITIONS[src]))
+        if src == dst:
+            assert "already there" in str(info.value)
+        elif not ASSET_TRANSITIONS[src]:
+            assert f"{src.value!r} is final" in str(info.value)
         assert store.get_asset(v.id) == v
         assert count(db_url, "asset_status_history") == 0
 

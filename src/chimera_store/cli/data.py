@@ -100,14 +100,16 @@ def _list(
         print_json(to_dict(item))
 
 
-def _print_page(page: Page[Any], as_json: bool, columns: list[str]) -> None:
+def _print_page(
+    page: Page[Any], as_json: bool, columns: list[str], title: str | None = None
+) -> None:
     if as_json:
         for item in page.items:
             print_json(to_dict(item))
         if page.next_cursor:
             sys.stderr.write(f"next cursor: {page.next_cursor}\n")
         return
-    table = Table()
+    table = Table(title=title)
     for column in columns:
         # Ids stay whole (they are what the next command takes); other columns may fold.
         whole = column in {"id", "campaign_id", "agent_id", "task_id"}
@@ -121,6 +123,8 @@ def _print_page(page: Page[Any], as_json: bool, columns: list[str]) -> None:
     if natural <= out.width:
         out.print(table)
     else:
+        if title:
+            out.print(title, style="italic")
         _print_expanded(columns, rows)
     if page.next_cursor:
         out.print(f"more: --cursor {page.next_cursor}")
@@ -184,7 +188,12 @@ def _report(store: Store, summary: CampaignSummary) -> None:
             table.add_row(key, f"{n:,}")
         out.print(table)
     newest = store.list_assets(campaign_id=c.id, limit=5)
-    _print_page(Page(newest.items, None), False, ["id", "platform", "tier", "status", "created_at"])
+    _print_page(
+        Page(newest.items, None),
+        False,
+        ["id", "platform", "tier", "status", "created_at"],
+        title="newest assets",
+    )
 
 
 @campaigns_app.command("list", epilog=ENV_EPILOG)

@@ -56,6 +56,7 @@ from chimera_store.vocab import (
     TaskType,
     Tier,
     asset_sources,
+    next_statuses,
     task_sources,
 )
 
@@ -558,7 +559,9 @@ class AsyncStore:
                 f"{entity} {key} is at version {current.version}, not {expected}",
                 current_version=current.version,
             )
-        raise InvalidTransition(entity, key, current.status, params["to_status"])
+        raise InvalidTransition(
+            entity, key, current.status, params["to_status"], next_statuses(kind, current.status)
+        )
 
     async def _seen(self, name: str, key: UUID, idempotency_key: str) -> bool:
         async with self._connection() as conn:

@@ -58,6 +58,7 @@ from chimera_store.vocab import (
     TaskType,
     Tier,
     asset_sources,
+    next_statuses,
     task_sources,
 )
 
@@ -560,7 +561,9 @@ class Store:
                 f"{entity} {key} is at version {current.version}, not {expected}",
                 current_version=current.version,
             )
-        raise InvalidTransition(entity, key, current.status, params["to_status"])
+        raise InvalidTransition(
+            entity, key, current.status, params["to_status"], next_statuses(kind, current.status)
+        )
 
     def _seen(self, name: str, key: UUID, idempotency_key: str) -> bool:
         with self._connection() as conn:
