@@ -26,7 +26,7 @@ from chimera_store import migrator
 from chimera_store.ids import new_id
 from chimera_store.sql import query
 from chimera_store.store import Store
-from chimera_store.store.inputs import judge_statement
+from chimera_store.store.inputs import ASSET_COPY_TYPES, judge_statement
 
 TARGETS: dict[str, tuple[str, float]] = {
     "single_insert_ratio_vs_raw": ("<=", 1.15),
@@ -184,6 +184,7 @@ def _run(url: str, rows: int, progress: Callable[[str], None]) -> dict[str, Any]
                 peak = max(peak, _rss_mb())
                 start = time.perf_counter()
                 with raw.transaction(), raw.cursor().copy(query("copy_assets")) as copy:
+                    copy.set_types(ASSET_COPY_TYPES)  # the API's statement and format
                     for r in _asset_rows(rng, data, raw_per_round):
                         copy.write_row(_copy_tuple(r))
                 raw_s += time.perf_counter() - start

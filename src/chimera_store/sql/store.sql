@@ -240,11 +240,11 @@ FROM campaigns c WHERE c.id = %(id)s;
 
 -- name: copy_assets
 COPY video_assets (id, agent_id, task_id, platform, tier, character_reference_id, status,
-                   metadata) FROM STDIN;
+                   metadata) FROM STDIN (FORMAT BINARY);
 
 -- name: copy_tasks
 COPY tasks (id, campaign_id, task_type, priority, status, context, assigned_worker_id)
-FROM STDIN;
+FROM STDIN (FORMAT BINARY);
 
 -- name: purge_asset_history
 DELETE FROM asset_status_history h USING video_assets a

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -676,12 +676,20 @@ class AsyncStore:
 
     async def bulk_insert_assets(self, records: Iterable[Mapping[str, Any]]) -> int:
         """Stream assets in with COPY: constant memory, all or nothing, bad rows by position."""
-        return await self._copy("copy_assets", inputs.asset_copy_row, records)
+        return await self._copy(
+            "copy_assets", inputs.ASSET_COPY_TYPES, inputs.asset_copy_row, records
+        )
 
     async def bulk_insert_tasks(self, records: Iterable[Mapping[str, Any]]) -> int:
-        return await self._copy("copy_tasks", inputs.task_copy_row, records)
+        return await self._copy("copy_tasks", inputs.TASK_COPY_TYPES, inputs.task_copy_row, records)
 
-    async def _copy(self, name: str, to_row: Any, records: Iterable[Mapping[str, Any]]) -> int:
+    async def _copy(
+        self,
+        name: str,
+        types: Sequence[str],
+        to_row: Any,
+        records: Iterable[Mapping[str, Any]],
+    ) -> int:
         rows = inputs.record_iterator(records)
         count = 0
         async with self._connection() as conn:
@@ -689,6 +697,7 @@ class AsyncStore:
                 async with conn.transaction():
                     cur = conn.cursor()
                     async with cur.copy(query(name)) as copy:
+                        copy.set_types(types)
                         for count, record in enumerate(rows, start=1):
                             try:
                                 row = to_row(record)

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Callable, Iterable, Mapping
+from collections.abc import Iterator, Callable, Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -678,12 +678,20 @@ class Store:
 
     def bulk_insert_assets(self, records: Iterable[Mapping[str, Any]]) -> int:
         """Stream assets in with COPY: constant memory, all or nothing, bad rows by position."""
-        return self._copy("copy_assets", inputs.asset_copy_row, records)
+        return self._copy(
+            "copy_assets", inputs.ASSET_COPY_TYPES, inputs.asset_copy_row, records
+        )
 
     def bulk_insert_tasks(self, records: Iterable[Mapping[str, Any]]) -> int:
-        return self._copy("copy_tasks", inputs.task_copy_row, records)
+        return self._copy("copy_tasks", inputs.TASK_COPY_TYPES, inputs.task_copy_row, records)
 
-    def _copy(self, name: str, to_row: Any, records: Iterable[Mapping[str, Any]]) -> int:
+    def _copy(
+        self,
+        name: str,
+        types: Sequence[str],
+        to_row: Any,
+        records: Iterable[Mapping[str, Any]],
+    ) -> int:
         rows = inputs.record_iterator(records)
         count = 0
         with self._connection() as conn:
@@ -691,6 +699,7 @@ class Store:
                 with conn.transaction():
                     cur = conn.cursor()
                     with cur.copy(query(name)) as copy:
+                        copy.set_types(types)
                         for count, record in enumerate(rows, start=1):
                             try:
                                 row = to_row(record)
