@@ -22,6 +22,8 @@ REPLACEMENTS = {
     "AsyncIterator": "Iterator",
     "asynccontextmanager": "contextmanager",
     "AsyncLister": "Lister",
+    "AsyncRecords": "Records",
+    "async_record_iterator": "record_iterator",
 }
 HEADER = (
     "# WARNING: this file is generated from _async.py by tools/async_to_sync.py.\n"

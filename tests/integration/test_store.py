@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -676,6 +676,50 @@ async def test_async_transaction(db_url: str) -> None:
                 c = await tx.create_campaign("C", "g")
                 await tx.create_task(c.id, "reply_comment", "low", {"nope": 1})
     assert count(db_url, "campaigns") == 0
+
+
+async def test_async_bulk_takes_async_iterables(db_url: str) -> None:
+    """Records arriving asynchronously (a queue, an async generator) stream straight into COPY;
+    a bad one is named by position and nothing is written; the sync store refuses them clearly."""
+    async with await AsyncStore.open(db_url) as store:
+        c = await store.create_campaign("C", "g", "active")
+        a = await store.create_agent(c.id, "p", "r")
+        t = await store.create_task(c.id, "generate_content", "high", CONTEXT)
+        good = {
+            "agent_id": a.id,
+            "task_id": t.id,
+            "platform": "tiktok",
+            "tier": "tier1",
+            "character_reference_id": "r",
+        }
+
+        async def arriving(n: int, bad_at: int | None = None) -> AsyncIterator[dict[str, Any]]:
+            for i in range(1, n + 1):
+                await asyncio.sleep(0)  # another task may run between records
+                yield {**good, "tier": "tier9"} if i == bad_at else {**good, "metadata": {"i": i}}
+
+        assert await store.bulk_insert_assets(arriving(300)) == 300
+        page = await store.list_assets(task_id=t.id, limit=1000)
+        assert sorted(x.metadata["i"] for x in page.items) == list(range(1, 301))
+        with pytest.raises(InvalidInput) as info:
+            await store.bulk_insert_assets(arriving(50, bad_at=42))
+        assert (info.value.position, info.value.field) == (42, "tier")
+        assert count(db_url, "video_assets") == 300
+
+        async def payloads() -> AsyncIterator[dict[str, Any]]:
+            for _ in range(3):
+                yield {
+                    "campaign_id": c.id,
+                    "task_type": "reply_comment",
+                    "priority": "low",
+                    "context": CONTEXT,
+                }
+
+        assert await store.bulk_insert_tasks(payloads()) == 3
+    with Store.open(db_url) as sync_store, pytest.raises(InvalidInput) as refused:
+        sync_store.bulk_insert_assets(arriving(1))  # type: ignore[arg-type]
+    assert refused.value.field == "records" and "AsyncStore" in str(refused.value)
+    assert count(db_url, "video_assets") == 300 and count(db_url, "tasks") == 4
 
 
 def test_sync_api_is_generated_from_async() -> None:

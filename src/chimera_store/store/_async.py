@@ -674,13 +674,13 @@ class AsyncStore:
 
     # --- bulk ingest and purge ---------------------------------------------------------------
 
-    async def bulk_insert_assets(self, records: Iterable[Mapping[str, Any]]) -> int:
+    async def bulk_insert_assets(self, records: inputs.AsyncRecords) -> int:
         """Stream assets in with COPY: constant memory, all or nothing, bad rows by position."""
         return await self._copy(
             "copy_assets", inputs.ASSET_COPY_TYPES, inputs.asset_copy_row, records
         )
 
-    async def bulk_insert_tasks(self, records: Iterable[Mapping[str, Any]]) -> int:
+    async def bulk_insert_tasks(self, records: inputs.AsyncRecords) -> int:
         return await self._copy("copy_tasks", inputs.TASK_COPY_TYPES, inputs.task_copy_row, records)
 
     async def _copy(
@@ -688,9 +688,9 @@ class AsyncStore:
         name: str,
         types: Sequence[str],
         to_row: Any,
-        records: Iterable[Mapping[str, Any]],
+        records: inputs.AsyncRecords,
     ) -> int:
-        rows = inputs.record_iterator(records)
+        rows = inputs.async_record_iterator(records)
         count = 0
         async with self._connection() as conn:
             try:
@@ -698,7 +698,8 @@ class AsyncStore:
                     cur = conn.cursor()
                     async with cur.copy(query(name)) as copy:
                         copy.set_types(types)
-                        for count, record in enumerate(rows, start=1):
+                        async for record in rows:
+                            count += 1
                             try:
                                 row = to_row(record)
                             except InvalidInput as exc:

@@ -676,13 +676,13 @@ class Store:
 
     # --- bulk ingest and purge ---------------------------------------------------------------
 
-    def bulk_insert_assets(self, records: Iterable[Mapping[str, Any]]) -> int:
+    def bulk_insert_assets(self, records: inputs.Records) -> int:
         """Stream assets in with COPY: constant memory, all or nothing, bad rows by position."""
         return self._copy(
             "copy_assets", inputs.ASSET_COPY_TYPES, inputs.asset_copy_row, records
         )
 
-    def bulk_insert_tasks(self, records: Iterable[Mapping[str, Any]]) -> int:
+    def bulk_insert_tasks(self, records: inputs.Records) -> int:
         return self._copy("copy_tasks", inputs.TASK_COPY_TYPES, inputs.task_copy_row, records)
 
     def _copy(
@@ -690,7 +690,7 @@ class Store:
         name: str,
         types: Sequence[str],
         to_row: Any,
-        records: Iterable[Mapping[str, Any]],
+        records: inputs.Records,
     ) -> int:
         rows = inputs.record_iterator(records)
         count = 0
@@ -700,7 +700,8 @@ class Store:
                     cur = conn.cursor()
                     with cur.copy(query(name)) as copy:
                         copy.set_types(types)
-                        for count, record in enumerate(rows, start=1):
+                        for record in rows:
+                            count += 1
                             try:
                                 row = to_row(record)
                             except InvalidInput as exc:
