@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -720,6 +721,65 @@ async def test_async_bulk_takes_async_iterables(db_url: str) -> None:
         sync_store.bulk_insert_assets(arriving(1))  # type: ignore[arg-type]
     assert refused.value.field == "records" and "AsyncStore" in str(refused.value)
     assert count(db_url, "video_assets") == 300 and count(db_url, "tasks") == 4
+
+
+def _cyclic_garbage(run_calls: Callable[[int], None]) -> int:
+    run_calls(10)  # warm-up: prepared statements, caches, the pool's first checkouts
+    gc.collect()
+    gc.disable()
+    try:
+        run_calls(100)
+        return gc.collect()
+    finally:
+        gc.enable()
+
+
+def test_calls_leave_no_cyclic_garbage(db_url: str) -> None:
+    """A service's tail latency includes its garbage collector's pauses (docs/reliability.md):
+    the API's calls, failing ones included, must free everything by reference counting."""
+    with Store.open(db_url) as store:
+        c, a, t = world(store)
+
+        def calls(n: int) -> None:
+            for _ in range(n):
+                store.create_asset(a.id, t.id, "tiktok", "tier1", "r", {"duration": 9.5})
+                store.get_task(t.id)
+                store.list_assets(task_id=t.id, limit=5)
+                with pytest.raises(NotFound):
+                    store.get_task(uuid.uuid4())
+                with pytest.raises(InvalidInput):
+                    store.create_task(c.id, "reply_comment", "urgent", CONTEXT)
+
+        assert _cyclic_garbage(calls) == 0
+
+
+async def test_async_calls_leave_no_cyclic_garbage(db_url: str) -> None:
+    # In one event loop: running each call through its own loop (asyncio.Runner.run, as the
+    # two-flavour fixture does) leaves cycles of its own (tasks and their exceptions).
+    async with await AsyncStore.open(db_url) as store:
+        c = await store.create_campaign("C", "g", "active")
+        a = await store.create_agent(c.id, "p", "r")
+        t = await store.create_task(c.id, "generate_content", "high", CONTEXT)
+
+        async def calls(n: int) -> None:
+            for _ in range(n):
+                await store.create_asset(a.id, t.id, "tiktok", "tier1", "r", {"duration": 9.5})
+                await store.get_task(t.id)
+                await store.list_assets(task_id=t.id, limit=5)
+                with pytest.raises(NotFound):
+                    await store.get_task(uuid.uuid4())
+                with pytest.raises(InvalidInput):
+                    await store.create_task(c.id, "reply_comment", "urgent", CONTEXT)
+
+        await calls(10)
+        gc.collect()
+        gc.disable()
+        try:
+            await calls(100)
+            found = gc.collect()
+        finally:
+            gc.enable()
+        assert found == 0
 
 
 def test_sync_api_is_generated_from_async() -> None:
