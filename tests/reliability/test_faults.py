@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,41 @@ def test_cancelled_async_calls_change_nothing_and_leave_the_pool_usable(db_url: 
             # The pool's only connection is reused, idle, for the next call.
             moved = await store.transition_task(t.id, "in_progress", actor="w")
             assert moved.status == "in_progress"
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_cancelled_async_bulk_ingest_writes_nothing(db_url: str) -> None:
+    # An async source (a queue) that stops delivering mid-stream and a caller that times out:
+    # the COPY is abandoned, nothing is written, and the pool's one connection serves the next
+    # call (not left in COPY state).
+    async def scenario() -> None:
+        store = await AsyncStore.open(db_url, min_size=1, max_size=1)
+        try:
+            c = await store.create_campaign("C", "g", "active")
+            a = await store.create_agent(c.id, "p", "r")
+            t = await store.create_task(c.id, "reply_comment", "low", CONTEXT)
+            record = {
+                "agent_id": a.id,
+                "task_id": t.id,
+                "platform": "tiktok",
+                "tier": "tier1",
+                "character_reference_id": "r",
+            }
+
+            async def stalls_after(n: int) -> AsyncIterator[dict[str, Any]]:
+                for _ in range(n):
+                    yield record
+                await asyncio.Event().wait()  # never set: the queue went quiet
+                yield record
+
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(store.bulk_insert_assets(stalls_after(500)), 0.5)
+            assert count(db_url, "video_assets") == 0
+            assert await store.bulk_insert_assets([record] * 3) == 3
+            assert count(db_url, "video_assets") == 3
         finally:
             await store.close()
 
