@@ -450,6 +450,43 @@ def test_saving_the_same_values_does_not_make_a_commit_stale(store: Any) -> None
     assert done.task.status == "complete" and done.task.version == t.version + 1
 
 
+def _judge_rejects(store: Store, task_id: Any, task_version: int, reason: str) -> None:
+    """The rejection recipe of docs/api.md ("The Judge's rejection"), verbatim."""
+    with store.transaction() as tx:
+        tx.transition_task(
+            task_id, "pending", actor="judge", reason=reason, expected_version=task_version
+        )
+        for asset in tx.iterate(tx.list_assets, task_id=task_id, status="judge_pending"):
+            tx.transition_asset(asset.id, "rejected", actor="judge", reason=reason)
+
+
+def test_judge_rejection_recipe_is_atomic(db_url: str) -> None:
+    with Store.open(db_url) as store:
+        c, a, t = world(store)
+        assets = [
+            store.create_asset(a.id, t.id, "tiktok", "tier1", "r", status="judge_pending")
+            for _ in range(3)
+        ]
+        store.transition_task(t.id, "in_progress", actor="w")
+        t = store.transition_task(t.id, "review", actor="w")
+        # The task moved on since the Judge read it: stale, and nothing changes.
+        store.update_task(t.id, priority="low")
+        before = snapshot(db_url)
+        with pytest.raises(StaleState):
+            _judge_rejects(store, t.id, t.version, "off-brand")
+        assert snapshot(db_url) == before
+        # At the current version: the task goes back to pending, every asset is rejected, and
+        # each change is in the history with the Judge's reason.
+        _judge_rejects(store, t.id, store.get_task(t.id).version, "off-brand")
+        assert store.get_task(t.id).status == "pending"
+        for asset in assets:
+            assert store.get_asset(asset.id).status == "rejected"
+            assert [(h.to_status, h.reason) for h in store.asset_history(asset.id)] == [
+                ("rejected", "off-brand")
+            ]
+        assert store.task_history(t.id)[-1].to_status == "pending"
+
+
 def test_judge_commit_of_some_assets(store: Any) -> None:
     c, a, t = world(store)
     keep, other = (
