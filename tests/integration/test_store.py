@@ -361,6 +361,38 @@ def test_judge_commit_and_stale_commit(store: Any, db_url: str) -> None:
     assert [h.to_status for h in store.task_history(t.id)] == ["in_progress", "review", "complete"]
 
 
+@pytest.mark.parametrize("operator", ["commits", "rolls back"])
+def test_judge_commit_waits_for_a_campaign_change_in_flight(db_url: str, operator: str) -> None:
+    """An operator's pause, not yet committed, when a Judge commits: the commit waits for it and
+    then sees its outcome (refused if the pause committed, done if it rolled back). Without the
+    campaign's row lock a Judge could complete a task of a campaign paused a moment before."""
+    with Store.open(db_url) as store:
+        c, a, t = world(store)
+        store.create_asset(a.id, t.id, "tiktok", "tier1", "r", status="judge_pending")
+        store.transition_task(t.id, "in_progress", actor="w")
+        t = store.transition_task(t.id, "review", actor="w")
+        with psycopg.connect(db_url) as operator_conn, ThreadPoolExecutor(1) as pool:
+            operator_conn.execute("UPDATE campaigns SET status = 'paused' WHERE id = %s", (c.id,))
+            judged = pool.submit(
+                store.judge_commit,
+                t.id,
+                campaign_version=c.version,
+                task_version=t.version,
+                actor="judge",
+            )
+            time.sleep(0.5)
+            assert not judged.done()  # waiting on the campaign's row lock
+            if operator == "commits":
+                operator_conn.commit()
+                with pytest.raises(StaleState):
+                    judged.result(timeout=10)
+                assert store.get_task(t.id).status == "review"
+                assert store.get_campaign(c.id).status == "paused"
+            else:
+                operator_conn.rollback()
+                assert judged.result(timeout=10).task.status == "complete"
+
+
 def snapshot(url: str) -> list[Any]:
     """Every row of every data table, as text: 'nothing was written' compares two of these."""
     with psycopg.connect(url) as conn:
