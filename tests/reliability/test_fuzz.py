@@ -122,12 +122,41 @@ def test_asset_writes(
         assert counts(db_url) == before
         return
     got = store.get_asset(asset.id)
-    assert (got.metadata, got.platform, got.tier, got.character_reference_id) == (
-        metadata,
-        platform,
-        tier,
-        ref,
-    )
+    # Numbers as JSON decimals: a float such as 1.801439850948199e+16 reads back as the integer
+    # 18014398509481990, equal as JSON, unequal as Python (found by the bulk test's fuzzing).
+    assert as_json_value(got.metadata) == as_json_value(metadata)
+    assert (got.platform, got.tier, got.character_reference_id) == (platform, tier, ref)
+
+
+@FUZZ
+@given(
+    metadata=st.dictionaries(text, json_values, max_size=6),
+    platform=st.one_of(text, st.just("tiktok")),
+    ref=text,
+)
+def test_bulk_ingest(world: Any, db_url: str, metadata: Any, platform: Any, ref: Any) -> None:
+    # Through the binary COPY: the fuzzed record sits between two good ones; either all three
+    # are stored and read back equal, or record 2 is named and nothing is written.
+    store, _, a, t = world
+    good = {
+        "agent_id": a.id,
+        "task_id": t.id,
+        "platform": "tiktok",
+        "tier": "tier1",
+        "character_reference_id": "r",
+    }
+    fuzzed = {**good, "id": uuid.uuid4(), "platform": platform, "character_reference_id": ref}
+    fuzzed["metadata"] = metadata
+    before = counts(db_url)
+    try:
+        assert store.bulk_insert_assets([good, fuzzed, good]) == 3
+    except InvalidInput as exc:
+        assert exc.position == 2, exc
+        assert counts(db_url) == before
+        return
+    got = store.get_asset(fuzzed["id"])
+    assert as_json_value(got.metadata) == as_json_value(metadata)  # numbers as JSON decimals
+    assert (got.platform, got.character_reference_id) == (platform, ref)
 
 
 @FUZZ
