@@ -12,31 +12,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from typer.testing import CliRunner
 
-from chimera_store.cli import app
 from chimera_store.demo import _id
+from tests.cli.conftest import cli, rows
 from tests.helpers import CLI, REFUSED_PASSWORD, REFUSED_ROLE, REPO, refused_login_url, run_cli
-
-runner = CliRunner()
-
-
-def cli(url: str, *args: str, input: str | None = None) -> Any:
-    return runner.invoke(app, ["--database-url", url, *args], input=input)
-
-
-@pytest.fixture
-def seeded(db_url: str) -> str:
-    result = cli(db_url, "demo")
-    assert result.exit_code == 0, result.output
-    return db_url
-
-
-def rows(url: str, table: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def test_demo_is_idempotent_and_reports(db_url: str) -> None:

@@ -29,6 +29,7 @@ from chimera_store.errors import ChimeraError, InvalidInput, OperationCancelled
 from chimera_store.payload import payload_json_schema, task_to_payload
 from chimera_store.records import CampaignSummary, Page, to_dict
 from chimera_store.store import Store
+from chimera_store.validation import check_uuid
 
 campaigns_app = typer.Typer(help="List campaigns.", no_args_is_help=True)
 campaign_app = typer.Typer(
@@ -371,6 +372,12 @@ def assets_list(
     every: Every = False,
 ) -> None:
     """Video assets of a campaign, agent or task, newest first."""
+    if campaign is None and agent is None and task is None:
+        # A usage error (exit 2) like `tasks list` without --campaign, worded for the options.
+        raise typer.BadParameter(
+            "give at least one (assets of which campaign, agent or task?)",
+            param_hint="'--campaign', '--agent' or '--task'",
+        )
     contains: dict[str, Any] | None = None
     if metadata:
         contains = {}
@@ -533,6 +540,9 @@ def tasks_import(
 ) -> None:
     """Create tasks from queue payloads (JSON lines); all or nothing."""
     with open_store(ctx) as store, progress_bar("importing", None) as advance:
+        # The campaign is the operator's option, not a record's field: refuse a wrong one as
+        # such before reading the file, rather than as "line 1: campaign_id: ...".
+        store.get_campaign(check_uuid(campaign, "campaign_id"))
         records = JsonLines(source, advance)
         with records.errors_by_line(), store.transaction() as tx:
             n = 0
