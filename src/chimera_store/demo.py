@@ -33,15 +33,28 @@ PERSONAS = [
 ]
 PLATFORMS = ["instagram", "tiktok", "twitter", "threads", "youtube"]
 RESOLUTIONS = ["1080x1920", "1920x1080", "1080x1080"]
-TASK_STATUSES = ["pending", "in_progress", "review", "complete"]
-ASSET_STATUSES = ["draft", "judge_pending", "approved", "published", "rejected"]
 
 
 def _id(kind: str, n: int) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"{kind}-{n}")
 
 
-SAMPLE_ROWS = 200 + 1000
+# What happened to a task before the sample's "now", played through the data API so that
+# statuses agree (a published asset's task is complete) and every move is in the history.
+NEVER_STARTED, WORKING, IN_REVIEW, COMMITTED, SHIPPED, REJECTED = (
+    "never started",
+    "working",
+    "in review",
+    "committed",
+    "shipped",
+    "rejected",
+)
+STORIES = [NEVER_STARTED] * 3 + [WORKING] * 3 + [IN_REVIEW] * 3 + [COMMITTED] * 4
+STORIES += [SHIPPED] * 5 + [REJECTED] * 2
+WORKERS = [f"worker-{n}" for n in range(1, 9)]
+JUDGES = ["judge-1", "judge-2"]
+
+SAMPLE_ROWS = 200 + 1000 + 200  # progress units: tasks, assets, then each task's life cycle
 
 
 def seed(
@@ -51,52 +64,113 @@ def seed(
     assets: int = 1000,
     progress: Callable[[int], None] = lambda _n: None,
 ) -> bool:
-    """Create the sample unless it is there already. Returns True when it wrote anything."""
+    """Create the sample unless it is there already. Returns True when it wrote anything.
+
+    One transaction: an interrupted seed leaves nothing, so the next run seeds again.
+    """
     with contextlib.suppress(NotFound):
         store.get_campaign(_id("campaign", 0))
         return False
     rng = random.Random(42)  # noqa: S311 - sample data, not security
     with store.transaction() as tx:
-        campaign_ids = []
+        campaigns = []
         for n, (name, goal, status) in enumerate(CAMPAIGNS):
-            campaign_ids.append(tx.create_campaign(name, goal, status, id=_id("campaign", n)).id)
+            campaigns.append(tx.create_campaign(name, goal, status, id=_id("campaign", n)))
+        campaign_ids = [c.id for c in campaigns]
+        active = {c.id for c in campaigns if c.status == "active"}
         agents: list[tuple[uuid.UUID, uuid.UUID, str]] = []
         for n, persona in enumerate(PERSONAS):
             cid = campaign_ids[n % len(campaign_ids)] if n < 9 else campaign_ids[0]
             ref = f"lora:{persona}-v{1 + n % 3}"
             tx.create_agent(cid, f"agents/{persona}/SOUL.md", ref, id=_id("agent", n))
             agents.append((_id("agent", n), cid, ref))
-        task_rows: list[dict[str, Any]] = []
-        for n in range(tasks):
-            cid = campaign_ids[0] if n % 2 == 0 else campaign_ids[1 + (n // 2) % 2]
-            task_rows.append(
-                {
-                    "id": _id("task", n),
-                    "campaign_id": cid,
-                    "task_type": rng.choice(
-                        ["generate_content"] * 4 + ["reply_comment"] * 2 + ["execute_transaction"]
-                    ),
-                    "priority": rng.choice(["high", "medium", "medium", "low"]),
-                    "status": rng.choice(TASK_STATUSES),
-                    "context": {
-                        "goal_description": f"Post #{n} for {CAMPAIGNS[campaign_ids.index(cid)][0]}",
-                        "persona_constraints": rng.sample(
-                            ["upbeat", "no politics", "use slang sparingly", "mention eco"], 2
-                        ),
-                        "required_resources": [
-                            f"mcp://twitter/mentions/{1000 + n}",
-                            "mcp://memory/recent",
-                        ],
-                    },
-                }
-            )
-        tx.bulk_insert_tasks(task_rows)
-        progress(len(task_rows))
-        by_campaign: dict[uuid.UUID, list[uuid.UUID]] = {}
-        for row in task_rows:
-            by_campaign.setdefault(row["campaign_id"], []).append(row["id"])
-        tx.bulk_insert_assets(_counted(_assets(rng, agents, by_campaign, assets), progress))
+        planned = [_task(rng, n, campaign_ids, active) for n in range(tasks)]
+        tx.bulk_insert_tasks(row for _story, row in planned)
+        progress(len(planned))
+        # Assets only for work that was started (a draft campaign's tasks wait for the Planner).
+        started: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for story, row in planned:
+            if story != NEVER_STARTED:
+                started.setdefault(row["campaign_id"], []).append(row["id"])
+        makers = [a for a in agents if a[1] in started]
+        asset_rows = list(_assets(rng, makers, started, assets))
+        tx.bulk_insert_assets(_counted(iter(asset_rows), progress))
+        assets_of: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for asset in asset_rows:
+            assets_of.setdefault(asset["task_id"], []).append(asset["id"])
+        versions = {c.id: c.version for c in campaigns}
+        for story, row in planned:
+            _live(tx, rng, story, row, assets_of.get(row["id"], []), versions[row["campaign_id"]])
+            progress(1)
     return True
+
+
+def _task(
+    rng: random.Random, n: int, campaign_ids: list[uuid.UUID], active: set[uuid.UUID]
+) -> tuple[str, dict[str, Any]]:
+    """A task's record (created pending) and what is to happen to it."""
+    cid = campaign_ids[0] if n % 2 == 0 else campaign_ids[1 + (n // 2) % 2]
+    story = rng.choice(STORIES) if cid in active else NEVER_STARTED
+    return story, {
+        "id": _id("task", n),
+        "campaign_id": cid,
+        "task_type": rng.choice(
+            ["generate_content"] * 4 + ["reply_comment"] * 2 + ["execute_transaction"]
+        ),
+        "priority": rng.choice(["high", "medium", "medium", "low"]),
+        "status": "pending",
+        "assigned_worker_id": None if story == NEVER_STARTED else rng.choice(WORKERS),
+        "context": {
+            "goal_description": f"Post #{n} for {CAMPAIGNS[campaign_ids.index(cid)][0]}",
+            "persona_constraints": rng.sample(
+                ["upbeat", "no politics", "use slang sparingly", "mention eco"], 2
+            ),
+            "required_resources": [
+                f"mcp://twitter/mentions/{1000 + n}",
+                "mcp://memory/recent",
+            ],
+        },
+    }
+
+
+def _live(
+    tx: Store,
+    rng: random.Random,
+    story: str,
+    task: dict[str, Any],
+    assets: list[uuid.UUID],
+    campaign_version: int,
+) -> None:
+    """Move one task (and its assets) the way the Worker, the Judge and the publisher would."""
+    worker, tid = task["assigned_worker_id"], task["id"]
+    if story == NEVER_STARTED:
+        return
+    tx.transition_task(tid, "in_progress", actor=worker, reason="claimed from the queue")
+    if story == WORKING:
+        return  # its assets are drafts still
+    for asset in assets:
+        tx.transition_asset(asset, "judge_pending", actor=worker)
+    reviewed = tx.transition_task(tid, "review", actor=worker, reason="assets submitted")
+    if story == IN_REVIEW:
+        return
+    judge = rng.choice(JUDGES)
+    if story == REJECTED:
+        for asset in assets:
+            tx.transition_asset(asset, "rejected", actor=judge, reason="off persona")
+        tx.transition_task(tid, "pending", actor=judge, reason="rejected: re-plan")
+        return
+    if len(assets) > 2 and rng.random() < 0.3:  # one weak take turned down, the rest approved
+        tx.transition_asset(assets[0], "rejected", actor=judge, reason="audio out of sync")
+    commit = tx.judge_commit(
+        tid,
+        campaign_version=campaign_version,
+        task_version=reviewed.version,
+        actor=judge,
+        reason="meets the brief",
+    )
+    if story == SHIPPED:
+        for asset in commit.approved_asset_ids:
+            tx.transition_asset(asset, "published", actor="publisher", reason="posted")
 
 
 def _counted(
@@ -123,7 +197,6 @@ def _assets(
             "platform": platform,
             "tier": rng.choice(["tier1"] * 4 + ["tier2"]),
             "character_reference_id": ref,
-            "status": rng.choice(ASSET_STATUSES),
             "metadata": {
                 "duration": round(rng.uniform(6, 60), 1),
                 "resolution": rng.choice(RESOLUTIONS),

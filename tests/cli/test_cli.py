@@ -30,6 +30,49 @@ def test_demo_is_idempotent_and_reports(db_url: str) -> None:
     assert {t: rows(db_url, t) for t in counts} == counts
 
 
+def test_demo_sample_agrees_with_the_life_cycles(seeded: str) -> None:
+    """The sample is played through the API: an asset's status fits its task's, every record
+    that left its first status has the moves in its history, and the draft campaign is idle."""
+    fits = {
+        "pending": {"rejected"},  # rejected by the Judge, sent back to the Planner
+        "in_progress": {"draft"},
+        "review": {"judge_pending"},
+        "complete": {"approved", "published", "rejected"},
+    }
+    with psycopg.connect(seeded) as conn:
+        pairs = conn.execute(
+            "SELECT t.status, a.status, count(*) FROM video_assets a "
+            "JOIN tasks t ON t.id = a.task_id GROUP BY 1, 2"
+        ).fetchall()
+        # The last move recorded for each record, against its status (NULL: no history).
+        unexplained = conn.execute(
+            "SELECT 'task', t.status, h.to_status FROM tasks t LEFT JOIN LATERAL ("
+            " SELECT to_status FROM task_status_history WHERE task_id = t.id"
+            " ORDER BY id DESC LIMIT 1) h ON true"
+            " WHERE h.to_status IS DISTINCT FROM t.status"
+            "   AND NOT (t.status = 'pending' AND h.to_status IS NULL)"
+            " UNION ALL "
+            "SELECT 'asset', a.status, h.to_status FROM video_assets a LEFT JOIN LATERAL ("
+            " SELECT to_status FROM asset_status_history WHERE asset_id = a.id"
+            " ORDER BY id DESC LIMIT 1) h ON true"
+            " WHERE h.to_status IS DISTINCT FROM a.status"
+            "   AND NOT (a.status = 'draft' AND h.to_status IS NULL)"
+        ).fetchall()
+        idle = conn.execute(
+            "SELECT array_agg(DISTINCT t.status), count(a.id), count(t.assigned_worker_id) "
+            "FROM tasks t LEFT JOIN video_assets a ON a.task_id = t.id "
+            "WHERE t.campaign_id = %s",
+            (_id("campaign", 2),),
+        ).fetchone()
+        workers = conn.execute(
+            "SELECT count(*) FROM tasks WHERE status <> 'pending' AND assigned_worker_id IS NULL"
+        ).fetchone()
+    assert {(t, a) for t, a, _n in pairs if a not in fits[t]} == set()
+    assert {t for t, _a, _n in pairs} == set(fits)  # every stage is in the sample
+    assert unexplained == []
+    assert idle == (["pending"], 0, 0) and workers == (0,)
+
+
 def test_campaigns_list_json(seeded: str) -> None:
     result = cli(seeded, "campaigns", "list", "--json")
     assert result.exit_code == 0
@@ -119,7 +162,15 @@ def test_tasks_and_agents_lists(seeded: str) -> None:
 def test_show_with_history_and_export_import_round_trip(seeded: str, db_url: str) -> None:
     tid = str(_id("task", 0))
     shown = cli(seeded, "task", "show", tid, "--json")
-    assert shown.exit_code == 0 and json.loads(shown.stdout)["history"] == []
+    assert shown.exit_code == 0, shown.output
+    task = json.loads(shown.stdout)
+    moves = [(h["from_status"], h["to_status"]) for h in task["history"]]
+    assert moves and moves[0][0] == "pending" and moves[-1][1] == task["status"]
+    assert all(a[1] == b[0] for a, b in zip(moves, moves[1:], strict=False))
+    table = cli(seeded, "task", "show", tid)
+    assert "status history" in table.stdout and "worker-" in table.stdout
+    idle = cli(seeded, "task", "show", str(_id("task", 3)))  # in the draft campaign
+    assert idle.exit_code == 0 and "status history: none" in idle.stdout
     exported = cli(seeded, "task", "export", tid)
     payload = json.loads(exported.stdout)
     assert payload["task_id"] == tid

@@ -416,9 +416,15 @@ def _show(record: Any, history: list[Any], as_json: bool) -> None:
     for key, value in to_dict(record).items():
         table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
     out.print(table)
-    hist = Table("at", "from", "to", "actor", "reason", title="status history")
+    if not history:
+        out.print("status history: none (no move since it was created)", style="italic")
+        return
+    hist = Table(title="status history")
+    hist.add_column("at", no_wrap=True)  # a time split over two lines reads badly
+    for column in ("from", "to", "actor", "reason"):
+        hist.add_column(column)
     for h in history:
-        hist.add_row(str(h.at), h.from_status or "-", h.to_status, h.actor, h.reason or "")
+        hist.add_row(_cell(h.at), h.from_status or "-", h.to_status, h.actor, h.reason or "")
     out.print(hist)
 
 
