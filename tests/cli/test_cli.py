@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -166,7 +167,7 @@ def test_show_with_history_and_export_import_round_trip(seeded: str, db_url: str
     task = json.loads(shown.stdout)
     moves = [(h["from_status"], h["to_status"]) for h in task["history"]]
     assert moves and moves[0][0] == "pending" and moves[-1][1] == task["status"]
-    assert all(a[1] == b[0] for a, b in zip(moves, moves[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(moves))
     table = cli(seeded, "task", "show", tid)
     assert "status history" in table.stdout and "worker-" in table.stdout
     idle = cli(seeded, "task", "show", str(_id("task", 3)))  # in the draft campaign
