@@ -22,3 +22,14 @@ def test_bench_reports_every_figure(admin_url: str) -> None:
         admin_url, "SELECT count(*) FROM pg_database WHERE datname LIKE 'chimera_bench_%'"
     )
     assert leftover == 0
+
+
+def test_bench_table_keeps_every_key_whole_in_80_columns(admin_url: str) -> None:
+    # The keys are what an operator compares with the issue and greps for; they were cut
+    # ("campaign_assets_page_raw_p5…") in an 80-column terminal or a pipe.
+    result = run_cli("bench", "--rows", "2000", url=admin_url, timeout=300, COLUMNS="80")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("│")]  # the table's
+    assert lines and max(len(line) for line in lines) <= 80
+    for key in [*bench.TARGETS, "campaign_assets_page_raw_p50_ms", "judge_commit_p50_ms"]:
+        assert any(f" {key} " in line for line in lines), key

@@ -240,7 +240,12 @@ def bench(
     if as_json:
         print_json(results)
     else:
-        table = Table("figure", "value", "target", "met")
+        table = Table()
+        # The keys stay whole (they are the --json keys and the names); values fold.
+        table.add_column("figure", no_wrap=True)
+        table.add_column("value", overflow="fold")
+        table.add_column("target", no_wrap=True)
+        table.add_column("met", no_wrap=True)
         for key, value in results.items():
             if key == "targets_met":
                 continue
