@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from chimera_store.cli import admin, data, lifecycle
+from chimera_store.cli import admin, data, lifecycle, writes
 from chimera_store.cli.common import State
 from chimera_store.config import ENV_DATABASE_URL, ENV_HOME
 
@@ -47,6 +47,7 @@ def root(
 admin.register(app)
 data.register(app)
 lifecycle.register()
+writes.register()
 
 
 def main() -> None:

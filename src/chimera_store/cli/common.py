@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from chimera_store.config import ENV_DATABASE_URL, DatabaseTarget, mask_password, resolve_target
-from chimera_store.errors import ChimeraError, IncompatibleSchema, InvalidInput
+from chimera_store.errors import ChimeraError, IncompatibleSchema, InvalidInput, ParentNotFound
 
 ENV_EPILOG = (
     "Environment: CHIMERA_DATABASE_URL (libpq URL of an external PostgreSQL; or "
@@ -95,9 +95,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             for line in exc.differences:
                 err.print(f"  - {line}", markup=False)
             raise typer.Exit(exc.exit_code) from None
-        except InvalidInput as exc:
-            typed = as_typed(exc, kwargs.get("ctx"))
-            raise fail(mask_password_in(typed.message), exc.exit_code) from None
+        except (InvalidInput, ParentNotFound) as exc:
+            message = as_typed(exc, kwargs.get("ctx"))
+            raise fail(mask_password_in(message), exc.exit_code) from None
         except ChimeraError as exc:
             raise fail(mask_password_in(exc.message), exc.exit_code) from None
         except KeyboardInterrupt:
@@ -116,28 +116,30 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def as_typed(exc: InvalidInput, ctx: object) -> InvalidInput:
-    """The error as the operator typed it: the API names its own fields (`campaign_id`,
-    `to_status`, `id`), the operator gave `--campaign`, `status`, `task_id`.
+def as_typed(exc: InvalidInput | ParentNotFound, ctx: object) -> str:
+    """The error's message with its field named as the operator typed it: the API names its own
+    fields (`campaign_id`, `to_status`, `id`), the operator gave `--campaign`, `status`,
+    `task_id`.
 
     Only for a value the command passed on; an error about a record of an imported file keeps
     the record's field names (those are what the file says).
     """
     # Typer hands the command its own click context, not a typer.Context instance.
     command = getattr(ctx, "command", None)
-    if command is None or exc.position is not None:
-        return exc
+    field = exc.field
+    if command is None or exc.position is not None or not exc.message.startswith(f"{field}: "):
+        return exc.message
     params: list[Any] = command.params
-    names = {exc.field, exc.field.removesuffix("_id"), exc.field.removeprefix("to_")}
-    if exc.field == "id":  # get_task(id): the command's one id argument
+    names = {field, field.removesuffix("_id"), field.removeprefix("to_")}
+    if field == "id":  # get_task(id): the command's one id argument
         names = {p.name for p in params if p.param_type_name == "argument" and p.name}
         names = {n for n in names if n.endswith("_id")}
     for param in params:
         if param.name in names:
-            if param.param_type_name == "option":
-                return InvalidInput(param.opts[0], exc.reason)
-            return InvalidInput(param.name, exc.reason)  # as --help lists it under Arguments
-    return exc
+            # An option as its flag; an argument as --help lists it under Arguments.
+            shown: str = param.opts[0] if param.param_type_name == "option" else param.name
+            return shown + exc.message[len(field) :]
+    return exc.message
 
 
 def mask_password_in(text: str) -> str:

@@ -33,15 +33,18 @@ from chimera_store.validation import check_uuid
 
 campaigns_app = typer.Typer(help="List campaigns.", no_args_is_help=True)
 campaign_app = typer.Typer(
-    help="Show one campaign, change its status, or purge it.", no_args_is_help=True
+    help="Create, show or change one campaign, or purge it.", no_args_is_help=True
 )
 agents_app = typer.Typer(help="List agents.", no_args_is_help=True)
+agent_app = typer.Typer(help="Create, show or change one agent.", no_args_is_help=True)
 tasks_app = typer.Typer(help="List or import tasks.", no_args_is_help=True)
 task_app = typer.Typer(
-    help="Show, export or move one task; print the payload schema.", no_args_is_help=True
+    help="Show, export, change or move one task; print the payload schema.", no_args_is_help=True
 )
 assets_app = typer.Typer(help="List or import video assets.", no_args_is_help=True)
-asset_app = typer.Typer(help="Show or move one video asset.", no_args_is_help=True)
+asset_app = typer.Typer(
+    help="Show or move one video asset, or correct its metadata.", no_args_is_help=True
+)
 
 Json = Annotated[bool, typer.Option("--json", help="JSON (JSON lines for lists) for scripts.")]
 Limit = Annotated[int, typer.Option(help="Page size (1-1000).", min=1, max=1000)]
@@ -61,6 +64,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(campaigns_app, name="campaigns")
     app.add_typer(campaign_app, name="campaign")
     app.add_typer(agents_app, name="agents")
+    app.add_typer(agent_app, name="agent")
     app.add_typer(tasks_app, name="tasks")
     app.add_typer(task_app, name="task")
     app.add_typer(assets_app, name="assets")
@@ -408,14 +412,19 @@ def assets_list(
         )
 
 
-def _show(record: Any, history: list[Any], as_json: bool) -> None:
-    if as_json:
-        print_json({**to_dict(record), "history": [to_dict(h) for h in history]})
-        return
+def print_record(record: Any) -> None:
+    """One record as a two-column table, field by field."""
     table = Table(show_header=False)
     for key, value in to_dict(record).items():
         table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
     out.print(table)
+
+
+def _show(record: Any, history: list[Any], as_json: bool) -> None:
+    if as_json:
+        print_json({**to_dict(record), "history": [to_dict(h) for h in history]})
+        return
+    print_record(record)
     if not history:
         out.print("status history: none (no move since it was created)", style="italic")
         return
