@@ -139,3 +139,16 @@ def test_asset_set_metadata_merges_or_replaces(seeded: str) -> None:
     assert _row(seeded, "SELECT metadata FROM video_assets WHERE id = %s", aid) == (
         {"resolution": "1080x1920"},
     )
+
+
+def test_a_new_campaign_reports_without_empty_tables(db_url: str) -> None:
+    made = cli(db_url, "campaign", "create", "Fresh", "--goal", "g", "--json")
+    cid = json.loads(made.stdout)["id"]
+    report = cli(db_url, "campaign", "show", cid)
+    assert report.exit_code == 0, report.output
+    assert "tasks: none yet" in report.stdout and "assets: none yet" in report.stdout
+    assert "by status" not in report.stdout and "newest assets" not in report.stdout
+    listed = cli(db_url, "assets", "list", "--campaign", cid)
+    assert listed.exit_code == 0 and listed.stdout.strip() == "nothing found"
+    as_json = cli(db_url, "assets", "list", "--campaign", cid, "--json")
+    assert as_json.exit_code == 0 and as_json.stdout == ""

@@ -114,6 +114,9 @@ def _print_page(
         if page.next_cursor:
             sys.stderr.write(f"next cursor: {page.next_cursor}\n")
         return
+    if not page.items:
+        out.print("nothing found", style="italic")  # not an empty table (JSON: no lines)
+        return
     table = Table(title=title)
     for column in columns:
         # Ids stay whole (they are what the next command takes); other columns may fold.
@@ -182,12 +185,20 @@ def _report(store: Store, summary: CampaignSummary) -> None:
             title=c.name,
         )
     )
+    # A new campaign gets a line each, not four empty tables.
+    if not summary.tasks_by_status:
+        out.print("tasks: none yet", style="italic")
+    if not summary.assets_by_status:
+        out.print("assets: none yet", style="italic")
+        return
     for title, counts in (
         ("tasks by status", summary.tasks_by_status),
         ("assets by status", summary.assets_by_status),
         ("assets by platform", summary.assets_by_platform),
         ("assets by tier", summary.assets_by_tier),
     ):
+        if not counts:
+            continue
         table = Table(title, "count")
         for key, n in sorted(counts.items()):
             table.add_row(key, f"{n:,}")
