@@ -216,6 +216,11 @@ def test_import_is_all_or_nothing(seeded: str) -> None:
     result = import_tasks("\n\n".join(lines))
     assert result.exit_code == 10 and "line 7:" in result.output
     assert rows(seeded, "tasks") == before
+    # A task stored already (the same file imported twice): the server refuses it, by its line.
+    result = import_tasks("\n".join([*lines[:2], json.dumps(good)]))
+    assert result.exit_code == 10, result.output
+    assert "line 3:" in result.output and "already exists" in result.output
+    assert rows(seeded, "tasks") == before
 
 
 def _asset_record() -> dict[str, str]:

@@ -587,6 +587,49 @@ def test_payload_round_trip(store: Any) -> None:
     assert again == expected
 
 
+def test_bulk_insert_task_payloads(store: Any, db_url: str) -> None:
+    """Many payloads through COPY store what `create_task_from_payload` stores, each with its
+    own task_id and created_at; all or nothing; a bad payload is named by its position."""
+    c = store.create_campaign("C", "g", "active")
+
+    def payload(i: int) -> dict[str, Any]:
+        return {
+            "task_id": str(uuid.uuid4()),
+            "task_type": "reply_comment",
+            "priority": "medium",
+            "context": {**CONTEXT, "n": i},
+            "created_at": f"2026-11-26T10:00:{i:02d}.123456Z",
+            "status": "review" if i % 3 else "pending",
+            **({"assigned_worker_id": f"worker-{i}"} if i % 2 else {}),
+        }
+
+    batch = [payload(i) for i in range(20)]
+    assert store.bulk_insert_task_payloads(iter(batch), c.id) == 20
+    assert [task_to_payload(store.get_task(p["task_id"])) for p in batch] == batch
+    # The same payload one by one gives the same row (but for the id).
+    single = store.create_task_from_payload({**batch[1], "task_id": str(uuid.uuid4())}, c.id)
+    bulk = store.get_task(batch[1]["task_id"])
+    assert single._replace(id=bulk.id) == bulk
+
+    before = count(db_url, "tasks")
+    bad = [payload(i) for i in range(5)]
+    bad[3]["priority"] = "asap"
+    with pytest.raises(InvalidInput) as info:
+        store.bulk_insert_task_payloads(bad, c.id)
+    assert (info.value.position, info.value.field) == (4, "priority")
+    # A payload stored already (a replay run twice) is refused by the server, at its position.
+    with pytest.raises(InvalidInput) as dup:
+        store.bulk_insert_task_payloads([payload(0), batch[0]], c.id)
+    assert dup.value.position == 2 and "already exists" in dup.value.message
+    with pytest.raises(ParentNotFound) as orphan:
+        store.bulk_insert_task_payloads([payload(0)], uuid.uuid4())
+    assert orphan.value.entity == "campaign"
+    with pytest.raises(InvalidInput) as not_uuid:
+        store.bulk_insert_task_payloads([payload(0)], "nope")
+    assert not_uuid.value.field == "campaign_id"
+    assert count(db_url, "tasks") == before
+
+
 def test_bulk_insert_all_or_nothing(store: Any, db_url: str) -> None:
     c, a, t = world(store)
     good = {

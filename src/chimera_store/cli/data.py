@@ -564,19 +564,14 @@ def tasks_import(
     ],
     campaign: Annotated[str, typer.Option("--campaign", help="Campaign the tasks belong to.")],
 ) -> None:
-    """Create tasks from queue payloads (JSON lines); all or nothing."""
+    """Create tasks from queue payloads (JSON lines) with COPY; all or nothing."""
     with open_store(ctx) as store, progress_bar("importing", None) as advance:
         # The campaign is the operator's option, not a record's field: refuse a wrong one as
         # such before reading the file, rather than as "line 1: campaign_id: ...".
         store.get_campaign(check_uuid(campaign, "campaign_id"))
         records = JsonLines(source, advance)
-        with records.errors_by_line(), store.transaction() as tx:
-            n = 0
-            for n, payload in enumerate(records, start=1):
-                try:
-                    tx.create_task_from_payload(payload, campaign)
-                except ChimeraError as exc:
-                    raise exc.at_record(n) from None
+        with records.errors_by_line():
+            n = store.bulk_insert_task_payloads(records, campaign)
     out.print(f"imported {n} tasks")
 
 

@@ -246,6 +246,12 @@ COPY video_assets (id, agent_id, task_id, platform, tier, character_reference_id
 COPY tasks (id, campaign_id, task_type, priority, status, context, assigned_worker_id)
 FROM STDIN (FORMAT BINARY);
 
+-- name: copy_task_payloads
+-- Queue payloads carry their own created_at, which a replay keeps.
+COPY tasks (id, campaign_id, task_type, priority, status, context, assigned_worker_id,
+            created_at)
+FROM STDIN (FORMAT BINARY);
+
 -- name: purge_asset_history
 DELETE FROM asset_status_history h USING video_assets a
 WHERE a.id = h.asset_id AND a.campaign_id = %(id)s;

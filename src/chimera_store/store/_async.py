@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -682,6 +683,20 @@ class AsyncStore:
 
     async def bulk_insert_tasks(self, records: inputs.AsyncRecords) -> int:
         return await self._copy("copy_tasks", inputs.TASK_COPY_TYPES, inputs.task_copy_row, records)
+
+    async def bulk_insert_task_payloads(
+        self, payloads: inputs.AsyncRecords, campaign_id: UUID | str
+    ) -> int:
+        """`create_task_from_payload` for many payloads at COPY speed: the same checks and the
+        same stored rows (each payload's own `task_id` and `created_at`), streamed, all or
+        nothing, a bad payload named by its position."""
+        campaign = v.check_uuid(campaign_id, "campaign_id")
+        return await self._copy(
+            "copy_task_payloads",
+            inputs.TASK_PAYLOAD_COPY_TYPES,
+            functools.partial(inputs.task_payload_copy_row, campaign_id=campaign),
+            payloads,
+        )
 
     async def _copy(
         self,

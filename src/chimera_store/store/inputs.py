@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 from chimera_store import validation as v
 from chimera_store.errors import InvalidInput
 from chimera_store.ids import new_id
+from chimera_store.payload import parse_payload
 from chimera_store.records import Page, decode_cursor
 from chimera_store.sql import query
 from chimera_store.vocab import (
@@ -233,6 +234,34 @@ def asset_copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
         p["character_reference_id"],
         p["status"],
         p["metadata"],
+    )
+
+
+TASK_PAYLOAD_COPY_TYPES = (*TASK_COPY_TYPES, "timestamptz")
+
+
+def task_payload_copy_row(payload: Any, campaign_id: UUID) -> tuple[Any, ...]:
+    """A queue payload as a COPY row: the checks and the row of `create_task_from_payload`."""
+    model = parse_payload(payload)
+    p = task_params(
+        campaign_id,
+        model.task_type,
+        model.priority,
+        model.context_dict(),
+        model.status,
+        model.task_id,
+        model.assigned_worker_id,
+        model.created_at,
+    )
+    return (
+        p["id"],
+        p["campaign_id"],
+        p["task_type"],
+        p["priority"],
+        p["status"],
+        p["context"],
+        p["assigned_worker_id"],
+        p["created_at"],
     )
 
 
