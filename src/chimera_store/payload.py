@@ -35,7 +35,10 @@ class TaskPayload(BaseModel):
     status: Literal["pending", "in_progress", "review", "complete"]
 
     def context_dict(self) -> dict[str, Any]:
-        return self.context.model_dump(mode="json", exclude_unset=True)
+        # Python mode: the values as given, for the store's JSON checks to refuse by path. JSON
+        # mode turned NaN and Infinity in an extra key into null (stored silently changed) and
+        # raised UnicodeEncodeError on a lone surrogate.
+        return self.context.model_dump(exclude_unset=True)
 
 
 def payload_json_schema() -> dict[str, Any]:

@@ -587,6 +587,38 @@ def test_payload_round_trip(store: Any) -> None:
     assert again == expected
 
 
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"score": float("nan")}, "context.score"),
+        ({"scores": [1.0, float("inf")]}, "context.scores[1]"),
+        ({"": {"\ud800": None}}, "context."),
+    ],
+)
+def test_payload_json_that_cannot_be_stored_is_refused(
+    store: Any, db_url: str, extra: dict[str, Any], field: str
+) -> None:
+    # NaN and Infinity in a key of the context beyond the schema's were stored as null, and a
+    # lone surrogate was a UnicodeEncodeError; both paths, one by one and bulk.
+    c = store.create_campaign("C", "g", "active")
+    payload = {
+        "task_id": str(uuid.uuid4()),
+        "task_type": "reply_comment",
+        "priority": "medium",
+        "context": {**CONTEXT, **extra},
+        "created_at": "2026-11-26T10:00:00Z",
+        "status": "pending",
+    }
+    before = count(db_url, "tasks")
+    with pytest.raises(InvalidInput) as one:
+        store.create_task_from_payload(payload, c.id)
+    with pytest.raises(InvalidInput) as bulk:
+        store.bulk_insert_task_payloads([payload], c.id)
+    assert one.value.field.startswith(field) and bulk.value.field == one.value.field
+    assert bulk.value.position == 1
+    assert count(db_url, "tasks") == before
+
+
 def test_bulk_insert_task_payloads(store: Any, db_url: str) -> None:
     """Many payloads through COPY store what `create_task_from_payload` stores, each with its
     own task_id and created_at; all or nothing; a bad payload is named by its position."""

@@ -160,6 +160,47 @@ def test_bulk_ingest(world: Any, db_url: str, metadata: Any, platform: Any, ref:
 
 
 @FUZZ
+@given(
+    context=st.dictionaries(text, json_values, max_size=4),
+    goal=text,
+    worker=st.one_of(st.none(), text),
+    created_at=st.one_of(text, st.just("2026-11-26T10:00:00.5+02:00")),
+)
+def test_bulk_payloads(
+    world: Any, db_url: str, context: Any, goal: Any, worker: Any, created_at: Any
+) -> None:
+    # Queue payloads through the binary COPY: the fuzzed payload between two good ones is
+    # stored with them and exports as it came in (context compared as JSON), or payload 2 is
+    # named and nothing is written.
+    store, c, _, _ = world
+
+    def payload(**fields: Any) -> dict[str, Any]:
+        return {
+            "task_id": str(uuid.uuid4()),
+            "task_type": "generate_content",
+            "priority": "low",
+            "context": {"goal_description": "g"},
+            "created_at": "2026-11-26T10:00:00Z",
+            "status": "pending",
+            **fields,
+        }
+
+    fuzzed = payload(context={**context, "goal_description": goal}, created_at=created_at)
+    if worker is not None:
+        fuzzed["assigned_worker_id"] = worker
+    before = counts(db_url)
+    try:
+        assert store.bulk_insert_task_payloads([payload(), fuzzed, payload()], c.id) == 3
+    except InvalidInput as exc:
+        assert exc.position == 2, exc
+        assert counts(db_url) == before
+        return
+    got = store.get_task(fuzzed["task_id"])
+    assert as_json_value(got.context) == as_json_value(fuzzed["context"])
+    assert got.assigned_worker_id == worker
+
+
+@FUZZ
 @given(name=text, goal=text, status=st.one_of(text, st.just("active")))
 def test_campaign_writes(world: Any, db_url: str, name: Any, goal: Any, status: Any) -> None:
     store = world[0]
