@@ -134,6 +134,13 @@ def test_asset_set_metadata_merges_or_replaces(seeded: str) -> None:
         assert refused.exit_code == 10, refused.output
         assert said in refused.output
     assert _row(seeded, "SELECT metadata FROM video_assets WHERE id = %s", aid) == (expected,)
+    unset = cli(seeded, "asset", "set-metadata", aid, "--unset", "reviewed", "--json")
+    assert unset.exit_code == 0, unset.output
+    expected = {k: val for k, val in expected.items() if k != "reviewed"}
+    assert json.loads(unset.stdout)["metadata"] == expected
+    for args in ([], ["--unset", "duration", "--replace", "a=1"]):
+        assert cli(seeded, "asset", "set-metadata", aid, *args).exit_code == 2
+    assert _row(seeded, "SELECT metadata FROM video_assets WHERE id = %s", aid) == (expected,)
     replaced = cli(seeded, "asset", "set-metadata", aid, "resolution=1080x1920", "--replace")
     assert replaced.exit_code == 0 and "metadata replaced" in replaced.stdout
     assert _row(seeded, "SELECT metadata FROM video_assets WHERE id = %s", aid) == (

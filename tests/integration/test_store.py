@@ -211,6 +211,31 @@ def test_metadata_merge(store: Any, db_url: str) -> None:
     assert snapshot(db_url) == before
 
 
+def test_metadata_merge_removes_keys(store: Any, db_url: str) -> None:
+    c, a, t = world(store)
+    v = store.create_asset(a.id, t.id, "tiktok", "tier1", "r", {"job": 7, "tmp": 1, "keep": 2})
+    done = store.update_asset_metadata(v.id, {"url": "u"}, merge=True, remove_keys=["job", "tmp"])
+    assert done.metadata == {"keep": 2, "url": "u"} and done.version == v.version + 1
+    # A key both removed and set is set (removal first); a key not there is no error.
+    again = store.update_asset_metadata(v.id, {}, merge=True, remove_keys=("nope",))
+    assert again.metadata == done.metadata and again.version == done.version
+    swapped = store.update_asset_metadata(v.id, {"keep": 3}, merge=True, remove_keys=["keep"])
+    assert swapped.metadata == {"keep": 3, "url": "u"}
+    before = snapshot(db_url)
+    for bad, reason in (
+        ({"remove_keys": "keep"}, "must be a list of keys"),  # one key: not its letters
+        ({"remove_keys": [1]}, "keys are strings"),
+        ({"remove_keys": ["a\x00"]}, "NUL"),
+    ):
+        with pytest.raises(InvalidInput) as info:
+            store.update_asset_metadata(v.id, {}, merge=True, **bad)
+        assert info.value.field == "remove_keys" and reason in info.value.reason
+    with pytest.raises(InvalidInput) as replace:
+        store.update_asset_metadata(v.id, {"x": 1}, remove_keys=["keep"])
+    assert "merge=True" in replace.value.reason
+    assert snapshot(db_url) == before
+
+
 def test_concurrent_metadata_merges_all_land(db_url: str) -> None:
     # A read-modify-write of metadata loses one of two concurrent writers; a merge does not.
     store = Store.open(db_url, max_size=8)

@@ -213,22 +213,35 @@ def asset_set_metadata(
     ctx: typer.Context,
     asset_id: Annotated[str, typer.Argument(help="Asset id.")],
     metadata: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(help="KEY=VALUE pairs; VALUE is JSON if it parses (30, true), else text."),
-    ],
+    ] = None,
+    remove_keys: Annotated[
+        list[str] | None, typer.Option("--unset", help="Remove this key (repeatable).")
+    ] = None,
     replace: Annotated[
         bool,
         typer.Option("--replace", help="The pairs become the whole document (other keys go)."),
     ] = False,
     as_json: Json = False,
 ) -> None:
-    """Set keys of a video asset's metadata; the other keys stay unless --replace.
+    """Set or remove keys of a video asset's metadata; the other keys stay unless --replace.
 
     One atomic statement: concurrent changes of other keys by services are kept.
     """
-    document = parse_pairs(metadata, "metadata")
+    if not metadata and not remove_keys:
+        raise typer.BadParameter(
+            "give KEY=VALUE pairs, --unset KEY, or both", param_hint="metadata"
+        )
+    if replace and remove_keys:
+        raise typer.BadParameter(
+            "with --replace the pairs are the whole document; drop --unset", param_hint="'--unset'"
+        )
+    document = parse_pairs(metadata or [], "metadata")
     with open_store(ctx) as store:
-        asset = store.update_asset_metadata(asset_id, document, merge=not replace)
+        asset = store.update_asset_metadata(
+            asset_id, document, merge=not replace, remove_keys=remove_keys or ()
+        )
     _report(
         asset, as_json, f"video asset {asset.id}: metadata {'replaced' if replace else 'updated'}"
     )

@@ -99,10 +99,12 @@ RETURNING id, agent_id, task_id, campaign_id, platform, tier, character_referenc
           metadata, created_at, version;
 
 -- name: merge_asset_metadata
--- Shallow merge in one statement (the patch's top-level keys replace the stored ones), so two
--- writers adding different keys both keep theirs. The size limit holds for the merged document.
-UPDATE video_assets SET metadata = metadata || %(metadata)s
-WHERE id = %(id)s AND octet_length((metadata || %(metadata)s)::text) <= %(max_bytes)s
+-- Shallow merge in one statement (the patch's top-level keys replace the stored ones, the
+-- removed keys go), so two writers changing different keys both keep theirs. The size limit
+-- holds for the merged document.
+UPDATE video_assets SET metadata = (metadata - %(remove_keys)s::text[]) || %(metadata)s
+WHERE id = %(id)s
+  AND octet_length(((metadata - %(remove_keys)s::text[]) || %(metadata)s)::text) <= %(max_bytes)s
 RETURNING id, agent_id, task_id, campaign_id, platform, tier, character_reference_id, status,
           metadata, created_at, version;
 

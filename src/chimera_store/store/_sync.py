@@ -496,19 +496,28 @@ class Store:
         return self._page(VideoAsset, "list_assets", filters, limit, cursor)
 
     def update_asset_metadata(
-        self, id: UUID | str, metadata: Mapping[str, Any], *, merge: bool = False
+        self,
+        id: UUID | str,
+        metadata: Mapping[str, Any],
+        *,
+        merge: bool = False,
+        remove_keys: Iterable[str] = (),
     ) -> VideoAsset:
         """Replace the asset's metadata, or with `merge=True` set only the given top-level keys
-        (atomically: concurrent merges of different keys all land; the merged document must stay
-        within the size limit)."""
+        and drop `remove_keys` (atomically: concurrent merges of different keys all land; the
+        merged document must stay within the size limit)."""
         key = v.check_uuid(id, "id")
-        params = {"id": key, "metadata": inputs.json_param(metadata, "metadata")}
+        params: dict[str, Any] = {"id": key, "metadata": inputs.json_param(metadata, "metadata")}
+        removed = inputs.key_list(remove_keys, "remove_keys")
+        if removed and not merge:
+            raise InvalidInput("remove_keys", "only with merge=True (a replacement keeps no key)")
         if not merge:
             row = self._one(VideoAsset, "update_asset_metadata", params)
             if row is None:
                 raise NotFound("video asset", key)
             return row
         params["max_bytes"] = v.MAX_JSON_BYTES
+        params["remove_keys"] = removed
         row = self._one(VideoAsset, "merge_asset_metadata", params)
         if row is None:
             self.get_asset(key)  # raises NotFound

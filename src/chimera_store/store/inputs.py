@@ -83,6 +83,18 @@ def uuid_list(values: Any, field: str) -> list[UUID]:
     return [v.check_uuid(value, field) for value in values]
 
 
+def key_list(values: Any, field: str) -> list[str]:
+    """Top-level JSON keys; one key passed alone (a string) is refused, not split into letters."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise InvalidInput(field, f"must be a list of keys, got {type(values).__name__}")
+    keys = list(values)
+    for key in keys:
+        if not isinstance(key, str):
+            raise InvalidInput(field, f"keys are strings, got {type(key).__name__}")
+        v.check_string_content(key, field)
+    return keys
+
+
 # What a bulk call takes: the sync store any iterable of records, the async store also an async
 # iterable (records arriving from a queue or an async generator, streamed as they come).
 Records = Iterable[Mapping[str, Any]]
