@@ -150,6 +150,21 @@ def mask_password_in(text: str) -> str:
     return text
 
 
+def parse_pairs(pairs: list[str], field: str) -> dict[str, Any]:
+    """KEY=VALUE items as a JSON object: VALUE is JSON when it parses (30, true, [1, 2],
+    {"a": 1}), else text (1080x1920)."""
+    document: dict[str, Any] = {}
+    for item in pairs:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(field, f"{item!r} is not KEY=VALUE")
+        try:
+            document[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            document[key] = raw
+    return document
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=str, sort_keys=False) + "\n")
 

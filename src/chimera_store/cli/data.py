@@ -21,6 +21,7 @@ from chimera_store.cli.common import (
     ENV_EPILOG,
     handle_errors,
     out,
+    parse_pairs,
     print_json,
     progress_bar,
     state,
@@ -393,17 +394,7 @@ def assets_list(
             "give at least one (assets of which campaign, agent or task?)",
             param_hint="'--campaign', '--agent' or '--task'",
         )
-    contains: dict[str, Any] | None = None
-    if metadata:
-        contains = {}
-        for item in metadata:
-            if "=" not in item:
-                raise InvalidInput("--metadata", f"{item!r} is not key=value")
-            key, raw = item.split("=", 1)
-            try:
-                contains[key] = json.loads(raw)
-            except json.JSONDecodeError:
-                contains[key] = raw
+    contains = parse_pairs(metadata, "--metadata") if metadata else None
     with open_store(ctx) as store:
         _list(
             store,

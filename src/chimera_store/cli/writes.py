@@ -5,12 +5,11 @@ any write; status changes stay with the `set-status` commands (checked and recor
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
 
-from chimera_store.cli.common import ENV_EPILOG, handle_errors, out, print_json
+from chimera_store.cli.common import ENV_EPILOG, handle_errors, out, parse_pairs, print_json
 from chimera_store.cli.data import (
     Json,
     agent_app,
@@ -20,7 +19,6 @@ from chimera_store.cli.data import (
     print_record,
     task_app,
 )
-from chimera_store.errors import InvalidInput
 from chimera_store.records import to_dict
 
 CampaignId = Annotated[str, typer.Argument(help="Campaign id.")]
@@ -191,21 +189,6 @@ def task_update(
         before = store.get_task(task_id)
         after = store.update_task(task_id, priority=priority, assigned_worker_id=assigned_worker_id)
     _report(after, as_json, _changed("task", before, after))
-
-
-def parse_pairs(pairs: list[str], field: str) -> dict[str, Any]:
-    """KEY=VALUE items as a JSON object: VALUE is JSON when it parses (30, true, [1, 2],
-    {"a": 1}), else text (1080x1920)."""
-    document: dict[str, Any] = {}
-    for item in pairs:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise InvalidInput(field, f"{item!r} is not KEY=VALUE")
-        try:
-            document[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            document[key] = raw
-    return document
 
 
 @handle_errors
