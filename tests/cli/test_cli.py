@@ -296,6 +296,16 @@ def test_purge_guard(seeded: str) -> None:
     assert rows(seeded, "campaigns") == before
     done = cli(seeded, "campaign", "purge", cid, "--yes")
     assert done.exit_code == 0 and rows(seeded, "campaigns") == before - 1
+    assert done.stdout.startswith("deleted campaign 'Creator Fund Teaser': ")
+    assert "agents, 50 tasks, 0 assets, 0 history entries" in done.stdout
+    other = str(_id("campaign", 1))
+    assets = rows(seeded, "video_assets")
+    as_json = cli(seeded, "campaign", "purge", other, "--yes", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    counts = json.loads(as_json.stdout)
+    assert counts["campaigns"] == 1 and counts["video_assets"] == assets - rows(
+        seeded, "video_assets"
+    )
 
 
 @pytest.mark.parametrize(

@@ -301,18 +301,29 @@ def campaign_purge(
     ctx: typer.Context,
     campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
     yes: Annotated[bool, typer.Option("--yes", help="Really delete.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The rows deleted per table, as JSON.")
+    ] = False,
 ) -> None:
     """Delete a campaign with everything under it. Prints the counts; does nothing without --yes."""
     with open_store(ctx) as store:
         summary = store.campaign_summary(campaign_id)
         tasks = sum(summary.tasks_by_status.values())
         assets = sum(summary.assets_by_status.values())
-        line = f"{summary.agents} agents, {tasks} tasks, {assets} assets and their history"
+        line = f"{summary.agents:,} agents, {tasks:,} tasks, {assets:,} assets and their history"
         if not yes:
-            out.print(f"would delete campaign {summary.campaign.name!r}: {line}")
+            out.print(f"would delete campaign {summary.campaign.name!r}: {line}", markup=False)
             raise OperationCancelled("nothing deleted (pass --yes to delete)")
         counts = store.purge_campaign(campaign_id)
-    out.print(f"deleted: {to_dict(counts)}")
+    if as_json:
+        print_json(to_dict(counts))
+        return
+    out.print(
+        f"deleted campaign {summary.campaign.name!r}: {counts.agents:,} agents, "
+        f"{counts.tasks:,} tasks, {counts.video_assets:,} assets, "
+        f"{counts.task_history + counts.asset_history:,} history entries",
+        markup=False,
+    )
 
 
 @agents_app.command("list", epilog=ENV_EPILOG)
