@@ -674,10 +674,17 @@ def test_bulk_insert_task_payloads(store: Any, db_url: str) -> None:
     with pytest.raises(InvalidInput) as info:
         store.bulk_insert_task_payloads(bad, c.id)
     assert (info.value.position, info.value.field) == (4, "priority")
-    # A payload stored already (a replay run twice) is refused by the server, at its position.
+    # A payload stored already (a replay run twice) is refused by the server, at its position:
+    # also mid-stream, where the server inserts the rows in buffered batches (tasks have no
+    # insert trigger) and reports the failing row's line from the batch.
     with pytest.raises(InvalidInput) as dup:
         store.bulk_insert_task_payloads([payload(0), batch[0]], c.id)
     assert dup.value.position == 2 and "already exists" in dup.value.message
+    replay = [payload(i % 60) for i in range(600)]
+    replay[9] = batch[5]
+    with pytest.raises(InvalidInput) as mid:
+        store.bulk_insert_task_payloads(replay, c.id)
+    assert mid.value.position == 10 and "already exists" in mid.value.message
     with pytest.raises(ParentNotFound) as orphan:
         store.bulk_insert_task_payloads([payload(0)], uuid.uuid4())
     assert orphan.value.entity == "campaign"
