@@ -5,14 +5,17 @@ Pure: parsing (Pydantic), the exported JSON Schema, and task <-> payload mapping
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chimera_store.errors import InvalidInput
 from chimera_store.records import Task
+
+_DATE_AND_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 
 class TaskContext(BaseModel):
@@ -34,6 +37,17 @@ class TaskPayload(BaseModel):
     created_at: datetime
     status: Literal["pending", "in_progress", "review", "complete"]
 
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _iso_8601_only(cls, value: Any) -> Any:
+        # Pydantic would also take a number, or a string of digits, as Unix time: the schema
+        # says an ISO 8601 date-time, and a replay must give back what came in.
+        if isinstance(value, bool | int | float) or (
+            isinstance(value, str) and not _DATE_AND_TIME.match(value)
+        ):
+            raise ValueError("must be an ISO 8601 date-time with a timezone")
+        return value
+
     def context_dict(self) -> dict[str, Any]:
         # Python mode: the values as given, for the store's JSON checks to refuse by path. JSON
         # mode turned NaN and Infinity in an extra key into null (stored silently changed) and
@@ -52,7 +66,7 @@ def parse_payload(data: Any) -> TaskPayload:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "payload"
-        raise InvalidInput(field, first["msg"]) from None
+        raise InvalidInput(field, first["msg"].removeprefix("Value error, ")) from None
     if model.created_at.tzinfo is None:
         raise InvalidInput("created_at", "must include a timezone (ISO 8601)")
     return model

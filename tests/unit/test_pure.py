@@ -161,6 +161,28 @@ def test_payload_schema_and_parse() -> None:
     assert info.value.field == "task_id"
 
 
+@pytest.mark.parametrize(
+    "created_at", [1700000000, 1700000000.5, "1700000000", True, "2026-11-26", "26/11/2026 10:00"]
+)
+def test_payload_created_at_is_an_iso_date_time_only(created_at: object) -> None:
+    # Pydantic took a number (or a string of digits) as Unix time: a payload the exported
+    # schema refuses, stored, and replayed as a different value.
+    payload = {
+        "task_id": str(uuid.uuid4()),
+        "task_type": "generate_content",
+        "priority": "low",
+        "context": {"goal_description": "g"},
+        "created_at": created_at,
+        "status": "pending",
+    }
+    with pytest.raises(InvalidInput) as info:
+        parse_payload(payload)
+    assert info.value.field == "created_at"
+    assert not info.value.reason.startswith("Value error")
+    for good in ("2026-11-26T10:00:00Z", "2026-11-26 10:00:00+02:00", "2026-11-26t10:00:00Z"):
+        assert parse_payload({**payload, "created_at": good}).created_at.tzinfo is not None
+
+
 def test_every_named_query_loads() -> None:
     names = sql.names()
     assert {"insert_task", "judge_commit", "catalog_columns"} <= set(names)
