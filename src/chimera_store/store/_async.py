@@ -17,7 +17,6 @@ from psycopg import AsyncConnection
 from psycopg.rows import args_row, class_row, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from chimera_store import payload as payloads
 from chimera_store import validation as v
 from chimera_store.config import resolve_target
 from chimera_store.dberrors import (
@@ -670,17 +669,9 @@ class AsyncStore:
         self, payload: Mapping[str, Any], campaign_id: UUID | str
     ) -> Task:
         """Persist a Planner -> Worker queue payload (validated against its JSON Schema)."""
-        model = payloads.parse_payload(payload)
-        return await self.create_task(
-            campaign_id,
-            model.task_type,
-            model.priority,
-            model.context_dict(),
-            status=model.status,
-            id=model.task_id,
-            assigned_worker_id=model.assigned_worker_id,
-            created_at=model.created_at,
-        )
+        row = await self._one(Task, "insert_task", inputs.payload_task_params(payload, campaign_id))
+        assert row is not None
+        return row
 
     # --- bulk ingest and purge ---------------------------------------------------------------
 

@@ -252,10 +252,11 @@ def asset_copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
 TASK_PAYLOAD_COPY_TYPES = (*TASK_COPY_TYPES, "timestamptz")
 
 
-def task_payload_copy_row(payload: Any, campaign_id: UUID) -> tuple[Any, ...]:
-    """A queue payload as a COPY row: the checks and the row of `create_task_from_payload`."""
+def payload_task_params(payload: Any, campaign_id: Any) -> dict[str, Any]:
+    """A queue payload (checked against its schema) as the parameters of a task row, with the
+    payload's own `task_id` and `created_at`."""
     model = parse_payload(payload)
-    p = task_params(
+    return task_params(
         campaign_id,
         model.task_type,
         model.priority,
@@ -265,6 +266,10 @@ def task_payload_copy_row(payload: Any, campaign_id: UUID) -> tuple[Any, ...]:
         model.assigned_worker_id,
         model.created_at,
     )
+
+
+def _task_row(p: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The columns of copy_tasks, in order."""
     return (
         p["id"],
         p["campaign_id"],
@@ -273,22 +278,18 @@ def task_payload_copy_row(payload: Any, campaign_id: UUID) -> tuple[Any, ...]:
         p["status"],
         p["context"],
         p["assigned_worker_id"],
-        p["created_at"],
     )
 
 
 def task_copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
     _check_fields(record, "task", _TASK_FIELDS, _TASK_REQUIRED)
-    p = task_params(**record)
-    return (
-        p["id"],
-        p["campaign_id"],
-        p["task_type"],
-        p["priority"],
-        p["status"],
-        p["context"],
-        p["assigned_worker_id"],
-    )
+    return _task_row(task_params(**record))
+
+
+def task_payload_copy_row(payload: Any, campaign_id: UUID) -> tuple[Any, ...]:
+    """A queue payload as a COPY row (copy_task_payloads: copy_tasks' columns + created_at)."""
+    p = payload_task_params(payload, campaign_id)
+    return (*_task_row(p), p["created_at"])
 
 
 # --- list filters ----------------------------------------------------------------------------
