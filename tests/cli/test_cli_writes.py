@@ -159,3 +159,21 @@ def test_a_new_campaign_reports_without_empty_tables(db_url: str) -> None:
     assert listed.exit_code == 0 and listed.stdout.strip() == "nothing found"
     as_json = cli(db_url, "assets", "list", "--campaign", cid, "--json")
     assert as_json.exit_code == 0 and as_json.stdout == ""
+
+
+def test_create_with_a_given_id_is_not_repeated(db_url: str) -> None:
+    # A provisioning script that runs twice gets an error the second time, not a twin.
+    given = str(uuid.uuid4())
+    args = ["campaign", "create", "Once", "--goal", "g", "--id", given]
+    first = cli(db_url, *args)
+    assert first.exit_code == 0 and given in first.stdout, first.output
+    again = cli(db_url, *args)
+    assert again.exit_code == 10 and again.output.startswith("error: --id: already exists")
+    agent = ["agent", "create", "--campaign", given, "--soul-md-path", "a"]
+    agent += ["--character-reference", "b", "--id", given]
+    assert cli(db_url, *agent).exit_code == 0
+    assert cli(db_url, *agent).exit_code == 10
+    bad = cli(db_url, "campaign", "create", "Once", "--goal", "g", "--id", "nope")
+    assert bad.exit_code == 10 and "error: --id: not a UUID" in bad.output
+    assert _row(db_url, "SELECT count(*) FROM campaigns") == (1,)
+    assert _row(db_url, "SELECT count(*) FROM agents") == (1,)

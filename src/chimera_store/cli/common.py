@@ -131,9 +131,10 @@ def as_typed(exc: InvalidInput | ParentNotFound, ctx: object) -> str:
         return exc.message
     params: list[Any] = command.params
     names = {field, field.removesuffix("_id"), field.removeprefix("to_")}
-    if field == "id":  # get_task(id): the command's one id argument
+    if field == "id":  # get_task(id): the command's one id argument, or a create's --id
         names = {p.name for p in params if p.param_type_name == "argument" and p.name}
         names = {n for n in names if n.endswith("_id")}
+        names |= {p.name for p in params if "--id" in p.opts}
     for param in params:
         if param.name in names:
             # An option as its flag; an argument as --help lists it under Arguments.

@@ -23,6 +23,14 @@ from chimera_store.records import to_dict
 
 CampaignId = Annotated[str, typer.Argument(help="Campaign id.")]
 Goal = Annotated[str, typer.Option("--goal", help="The campaign's goal description.")]
+NewId = Annotated[
+    str | None,
+    typer.Option(
+        "--id",
+        help="Use this UUID (e.g. from a provisioning script): running the command again then "
+        "fails with exit 10 instead of creating a second one. Default: a new one.",
+    ),
+]
 ExpectedVersion = Annotated[
     int | None,
     typer.Option(
@@ -76,11 +84,12 @@ def campaign_create(
     status: Annotated[
         str, typer.Option(help="draft, active, paused, completed or archived.")
     ] = "draft",
+    new_id: NewId = None,
     as_json: Json = False,
 ) -> None:
     """Create a campaign; prints its id (the one every other command takes)."""
     with open_store(ctx) as store:
-        campaign = store.create_campaign(name, goal_description, status)
+        campaign = store.create_campaign(name, goal_description, status, id=new_id)
     _report(
         campaign, as_json, f"created campaign {campaign.name!r} ({campaign.status}): {campaign.id}"
     )
@@ -124,11 +133,12 @@ def agent_create(
         str,
         typer.Option("--character-reference", help="Id of its character reference (e.g. a LoRA)."),
     ],
+    new_id: NewId = None,
     as_json: Json = False,
 ) -> None:
     """Create an agent in a campaign; prints its id."""
     with open_store(ctx) as store:
-        agent = store.create_agent(campaign, soul_md_path, character_reference)
+        agent = store.create_agent(campaign, soul_md_path, character_reference, id=new_id)
     _report(agent, as_json, f"created agent {agent.id} in campaign {agent.campaign_id}")
 
 
