@@ -602,12 +602,21 @@ def test_task_and_asset_set_status(seeded: str) -> None:
         if code == 11:  # the refusal says where the task can go instead
             assert "from 'pending' it can move to 'in_progress'" in refused.output
     assert _record_state(seeded, "tasks", tid) == ("pending", version + 1, entries + 1)
+    refused = cli(seeded, "task", "set-status", tid, "in_progress", "--worker", "")
+    assert refused.exit_code == 10 and "error: --worker: must not be empty" in refused.output
+    assert _record_state(seeded, "tasks", tid) == ("pending", version + 1, entries + 1)
     # The same command with the same idempotency key twice: one move.
     for _ in range(2):
         moved = cli(seeded, "task", "set-status", tid, "in_progress", "--idempotency-key", "k")
         assert moved.exit_code == 0, moved.output
     assert "nothing changed" in moved.output
     assert _record_state(seeded, "tasks", tid) == ("in_progress", version + 2, entries + 2)
+    # Back, and claimed again by a named worker: status and worker in one move.
+    assert cli(seeded, "task", "set-status", tid, "pending").exit_code == 0
+    claimed = cli(seeded, "task", "set-status", tid, "in_progress", "--worker", "w-9", "--json")
+    assert claimed.exit_code == 0, claimed.output
+    record = json.loads(claimed.stdout)
+    assert (record["assigned_worker_id"], record["version"]) == ("w-9", version + 4)
     # Assets the same way, with --json and an explicit actor.
     a_status, a_version, a_entries = _record_state(seeded, "video_assets", aid)
     assert a_status == "draft"

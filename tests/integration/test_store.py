@@ -351,6 +351,55 @@ def test_every_asset_transition_pair(
         assert count(db_url, "asset_status_history") == 0
 
 
+def test_a_claim_sets_the_worker_in_the_same_move(store: Any, db_url: str) -> None:
+    c, _a, t = world(store)
+    claimed = store.transition_task(t.id, "in_progress", actor="w1", assigned_worker_id="w1")
+    assert (claimed.status, claimed.assigned_worker_id) == ("in_progress", "w1")
+    assert claimed.version == t.version + 1  # one move, one version
+    # A later move without a worker keeps the one assigned.
+    assert store.transition_task(t.id, "review", actor="w1").assigned_worker_id == "w1"
+    before = snapshot(db_url)
+    with pytest.raises(InvalidInput) as info:
+        store.transition_task(t.id, "pending", actor="j", assigned_worker_id=" ")
+    assert info.value.field == "assigned_worker_id"
+    with pytest.raises(InvalidTransition):  # a refused move assigns nobody
+        store.transition_task(t.id, "in_progress", actor="w2", assigned_worker_id="w2")
+    assert snapshot(db_url) == before
+
+
+def test_concurrent_claims_have_one_winner_whose_worker_is_recorded(db_url: str) -> None:
+    # Setting the worker and then moving the task took two statements: two Workers racing
+    # could leave the task in_progress under one and assigned to the other.
+    store = Store.open(db_url, max_size=8)
+    try:
+        c, _a, _t = world(Sync(store, None))
+        tasks = [store.create_task(c.id, "generate_content", "low", CONTEXT) for _ in range(20)]
+
+        def claim(args: tuple[Any, str]) -> str | None:
+            task, worker = args
+            try:
+                store.transition_task(
+                    task.id, "in_progress", actor=worker, assigned_worker_id=worker
+                )
+            except InvalidTransition:
+                return None
+            return worker
+
+        races = [(task, f"w{n}") for task in tasks for n in range(4)]
+        with ThreadPoolExecutor(8) as pool:
+            winners = [w for w in pool.map(claim, races) if w is not None]
+        assert len(winners) == len(tasks)
+        with psycopg.connect(db_url) as conn:
+            rows = conn.execute(
+                "SELECT t.assigned_worker_id, h.actor FROM tasks t "
+                "JOIN task_status_history h ON h.task_id = t.id WHERE t.campaign_id = %s",
+                (c.id,),
+            ).fetchall()
+        assert len(rows) == len(tasks) and all(worker == actor for worker, actor in rows)
+    finally:
+        store.close()
+
+
 def test_idempotency_key_makes_retry_a_noop(store: Any, db_url: str) -> None:
     c, a, t = world(store)
     first = store.transition_task(t.id, "in_progress", actor="w", idempotency_key="k1")

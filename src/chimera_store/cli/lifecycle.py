@@ -66,6 +66,7 @@ def _move(
     expected_version: int | None,
     idempotency_key: str | None,
     as_json: bool,
+    worker: str | None = None,
 ) -> None:
     """The shared body of both commands: one compare-and-set through the data API."""
     who = _actor(actor)
@@ -75,6 +76,7 @@ def _move(
             if kind == "task"
             else (store.get_asset, store.transition_asset)
         )
+        extra = {} if worker is None else {"assigned_worker_id": worker}
         before = get(record_id)
         after = transition(
             record_id,
@@ -83,6 +85,7 @@ def _move(
             reason=reason,
             idempotency_key=idempotency_key,
             expected_version=expected_version,
+            **extra,
         )
     if as_json:
         print_json(to_dict(after))
@@ -109,6 +112,10 @@ def task_set_status(
     actor: Actor = None,
     expected_version: ExpectedVersion = None,
     idempotency_key: IdempotencyKey = None,
+    assigned_worker_id: Annotated[
+        str | None,
+        typer.Option("--worker", help="Assign the task to this worker in the same move."),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Move a task along its life cycle, recorded in its history.
@@ -116,7 +123,18 @@ def task_set_status(
     For instance back to pending when its worker died. A move the rules forbid exits 11 and
     changes nothing.
     """
-    _move(ctx, "task", task_id, status, reason, actor, expected_version, idempotency_key, as_json)
+    _move(
+        ctx,
+        "task",
+        task_id,
+        status,
+        reason,
+        actor,
+        expected_version,
+        idempotency_key,
+        as_json,
+        assigned_worker_id,
+    )
 
 
 @handle_errors

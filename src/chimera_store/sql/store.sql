@@ -117,7 +117,9 @@ WITH done AS (
 ), prev AS (
     SELECT id, status FROM tasks WHERE id = %(id)s FOR UPDATE
 ), moved AS (
-    UPDATE tasks t SET status = %(to_status)s
+    -- A worker id given with the move is set in the same statement: a claim is atomic.
+    UPDATE tasks t SET status = %(to_status)s,
+        assigned_worker_id = coalesce(%(assigned_worker_id)s, t.assigned_worker_id)
     FROM prev
     WHERE t.id = prev.id AND prev.status = ANY(%(from_statuses)s)
       AND (%(expected_version)s::bigint IS NULL OR t.version = %(expected_version)s)

@@ -416,12 +416,15 @@ class AsyncStore:
         reason: str | None = None,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
+        assigned_worker_id: str | None = None,
     ) -> Task:
         """Move a task along its life cycle (one compare-and-set, recorded in its history).
 
         Raises InvalidTransition (nothing changed) for a move the rules forbid, StaleState when
         `expected_version` no longer matches. A repeated `idempotency_key` returns the task as it
-        is, without error and without a second history entry.
+        is, without error and without a second history entry. `assigned_worker_id` is set in
+        the same statement (a Worker's claim, `pending -> in_progress`, is then atomic: of two
+        Workers claiming one task, one wins and the other gets InvalidTransition).
         """
         target = inputs.vocab(to_status, TaskStatus, "to_status")
         params = _transition_params(
@@ -432,6 +435,11 @@ class AsyncStore:
             reason,
             idempotency_key,
             expected_version,
+        )
+        params["assigned_worker_id"] = (
+            None
+            if assigned_worker_id is None
+            else v.check_text(assigned_worker_id, "assigned_worker_id")
         )
         return await self._transition(Task, "task", params)
 
