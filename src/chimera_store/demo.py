@@ -85,7 +85,8 @@ def seed(
             tx.create_agent(cid, f"agents/{persona}/SOUL.md", ref, id=_id("agent", n))
             agents.append((_id("agent", n), cid, ref))
         planned = [_task(rng, n, campaign_ids, active) for n in range(tasks)]
-        tx.bulk_insert_tasks(row for _story, row in planned)
+        # Created unassigned, as a Planner does; a Worker's claim (in _live) assigns it.
+        tx.bulk_insert_tasks({**row, "assigned_worker_id": None} for _story, row in planned)
         progress(len(planned))
         # Assets only for work that was started (a draft campaign's tasks wait for the Planner).
         started: dict[uuid.UUID, list[uuid.UUID]] = {}
@@ -119,6 +120,7 @@ def _task(
         ),
         "priority": rng.choice(["high", "medium", "medium", "low"]),
         "status": "pending",
+        # Who will claim it (see _live); the row is stored without it.
         "assigned_worker_id": None if story == NEVER_STARTED else rng.choice(WORKERS),
         "context": {
             "goal_description": f"Post #{n} for {CAMPAIGNS[campaign_ids.index(cid)][0]}",
@@ -145,7 +147,9 @@ def _live(
     worker, tid = task["assigned_worker_id"], task["id"]
     if story == NEVER_STARTED:
         return
-    tx.transition_task(tid, "in_progress", actor=worker, reason="claimed from the queue")
+    tx.transition_task(
+        tid, "in_progress", actor=worker, reason="claimed from the queue", assigned_worker_id=worker
+    )
     if story == WORKING:
         return  # its assets are drafts still
     for asset in assets:
