@@ -556,6 +556,33 @@ def test_saving_the_same_values_does_not_make_a_commit_stale(store: Any) -> None
     assert done.task.status == "complete" and done.task.version == t.version + 1
 
 
+def _worker_submits(store: Store, task_id: Any, task_version: int, me: str) -> None:
+    """The submission recipe of docs/api.md ("The Worker's claim and submission"), verbatim."""
+    with store.transaction() as tx:
+        for asset in tx.iterate(tx.list_assets, task_id=task_id, status="draft"):
+            tx.transition_asset(asset.id, "judge_pending", actor=me)
+        tx.transition_task(task_id, "review", actor=me, expected_version=task_version)
+
+
+def test_worker_submission_recipe_is_atomic(db_url: str) -> None:
+    with Store.open(db_url) as store:
+        c, a, t = world(store)
+        t = store.transition_task(t.id, "in_progress", actor="w1", assigned_worker_id="w1")
+        assets = [store.create_asset(a.id, t.id, "tiktok", "tier1", "r") for _ in range(3)]
+        # An operator took the task back and it was claimed again: the first Worker's
+        # submission is stale, and none of its assets moves.
+        store.transition_task(t.id, "pending", actor="operator", reason="worker stuck")
+        store.transition_task(t.id, "in_progress", actor="w2", assigned_worker_id="w2")
+        before = snapshot(db_url)
+        with pytest.raises(StaleState):
+            _worker_submits(store, t.id, t.version, "w1")
+        assert snapshot(db_url) == before
+        current = store.get_task(t.id)
+        _worker_submits(store, t.id, current.version, "w2")
+        assert store.get_task(t.id).status == "review"
+        assert {store.get_asset(x.id).status for x in assets} == {"judge_pending"}
+
+
 def _judge_rejects(store: Store, task_id: Any, task_version: int, reason: str) -> None:
     """The rejection recipe of docs/api.md ("The Judge's rejection"), verbatim."""
     with store.transaction() as tx:
