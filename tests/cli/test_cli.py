@@ -156,6 +156,16 @@ def test_tasks_and_agents_lists(seeded: str) -> None:
     result = cli(seeded, "tasks", "list", "--campaign", cid, "--status", "review", "--json")
     tasks = [json.loads(line) for line in result.stdout.splitlines()]
     assert tasks and all(t["status"] == "review" for t in tasks)
+    worker = tasks[0]["assigned_worker_id"]
+    result = cli(seeded, "tasks", "list", "--campaign", cid, "--worker", worker, "--json")
+    theirs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert theirs and all(t["assigned_worker_id"] == worker for t in theirs)
+    with psycopg.connect(seeded) as conn:
+        expected = conn.execute(
+            "SELECT count(*) FROM tasks WHERE campaign_id = %s AND assigned_worker_id = %s",
+            (cid, worker),
+        ).fetchone()
+    assert expected == (len(theirs),)
     result = cli(seeded, "agents", "list", "--campaign", cid)
     assert result.exit_code == 0 and "SOUL.md" in result.stdout
 

@@ -98,6 +98,29 @@ def test_create_get_and_list(store: Any, db_url: str) -> None:
     assert store.list_assets(task_id=t.id).items == [v]
 
 
+def test_tasks_of_one_worker(store: Any) -> None:
+    c, _a, t = world(store)
+    mine = [
+        store.transition_task(
+            store.create_task(c.id, "reply_comment", "low", CONTEXT).id,
+            "in_progress",
+            actor="w1",
+            assigned_worker_id="w1",
+        )
+        for _ in range(3)
+    ]
+    store.transition_task(t.id, "in_progress", actor="w2", assigned_worker_id="w2")
+    page = store.list_tasks(c.id, assigned_worker_id="w1", limit=2)
+    rest = store.list_tasks(c.id, assigned_worker_id="w1", cursor=page.next_cursor)
+    assert [x.id for x in page.items + rest.items] == [x.id for x in reversed(mine)]
+    assert store.list_tasks(c.id, assigned_worker_id="w3").items == []
+    both = store.list_tasks(c.id, assigned_worker_id="w2", status="in_progress")
+    assert [x.id for x in both.items] == [t.id]
+    with pytest.raises(InvalidInput) as info:
+        store.list_tasks(c.id, assigned_worker_id="")
+    assert info.value.field == "assigned_worker_id"
+
+
 def test_errors_are_typed(store: Any, db_url: str) -> None:
     c, a, t = world(store)
     with pytest.raises(NotFound):

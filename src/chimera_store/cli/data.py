@@ -358,6 +358,9 @@ def tasks_list(
     status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
     task_type: Annotated[str | None, typer.Option("--type", help="Only this task type.")] = None,
     priority: Annotated[str | None, typer.Option(help="Only this priority.")] = None,
+    assigned_worker_id: Annotated[
+        str | None, typer.Option("--worker", help="Only tasks assigned to this worker.")
+    ] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
     as_json: Json = False,
@@ -377,6 +380,7 @@ def tasks_list(
             status=status,
             task_type=task_type,
             priority=priority,
+            assigned_worker_id=assigned_worker_id,
         )
 
 

@@ -372,15 +372,21 @@ class AsyncStore:
         status: TaskStatus | str | None = None,
         task_type: TaskType | str | None = None,
         priority: Priority | str | None = None,
+        assigned_worker_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page[Task]:
+        """Tasks of a campaign, newest first; `assigned_worker_id` gives one worker's (e.g. a
+        restarted Worker finding what it had claimed)."""
         filters = {
             # Required: None here listed every campaign's tasks, a sort of the whole table.
             "campaign_id": v.check_uuid(campaign_id, "campaign_id"),
             "status": inputs.filter_value(status, TaskStatus, "status"),
             "task_type": inputs.filter_value(task_type, TaskType, "task_type"),
             "priority": inputs.filter_value(priority, Priority, "priority"),
+            "assigned_worker_id": None
+            if assigned_worker_id is None
+            else v.check_text(assigned_worker_id, "assigned_worker_id"),
         }
         return await self._page(Task, "list_tasks", filters, limit, cursor)
 

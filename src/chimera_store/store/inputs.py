@@ -305,6 +305,7 @@ _FILTER_SQL: dict[str, sql.Composable] = {
         "tier",
         "task_type",
         "priority",
+        "assigned_worker_id",
     )
 }
 _METADATA = sql.SQL("metadata @> %(metadata)s")
