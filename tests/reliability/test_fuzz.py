@@ -201,6 +201,29 @@ def test_bulk_payloads(
 
 
 @FUZZ
+@given(
+    stored=st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), st.integers(), max_size=4),
+    patch=st.dictionaries(st.one_of(text, st.sampled_from(["a", "b"])), json_values, max_size=3),
+    removed=st.lists(st.one_of(text, st.sampled_from(["a", "c", "x"])), max_size=4),
+)
+def test_metadata_merge_and_remove(
+    world: Any, db_url: str, stored: Any, patch: Any, removed: Any
+) -> None:
+    # One statement: the stored keys minus the removed ones, then the patch on top; or
+    # InvalidInput and the document as it was.
+    store, _, a, t = world
+    asset = store.create_asset(a.id, t.id, "tiktok", "tier1", "r", stored)
+    try:
+        got = store.update_asset_metadata(asset.id, patch, merge=True, remove_keys=removed)
+    except InvalidInput:
+        assert store.get_asset(asset.id) == asset
+        return
+    expected = {k: v for k, v in stored.items() if k not in removed} | patch
+    assert as_json_value(got.metadata) == as_json_value(expected)
+    assert as_json_value(store.get_asset(asset.id).metadata) == as_json_value(expected)
+
+
+@FUZZ
 @given(name=text, goal=text, status=st.one_of(text, st.just("active")))
 def test_campaign_writes(world: Any, db_url: str, name: Any, goal: Any, status: Any) -> None:
     store = world[0]
