@@ -34,6 +34,18 @@ def run_cli(
     )
 
 
+def asset_record(agent_id: Any, task_id: Any, **fields: Any) -> dict[str, Any]:
+    """A valid bulk-ingest asset record for that agent and task; `fields` add or override."""
+    return {
+        "agent_id": agent_id,
+        "task_id": task_id,
+        "platform": "tiktok",
+        "tier": "tier1",
+        "character_reference_id": "r",
+        **fields,
+    }
+
+
 def scalar(url: str, sql: str, params: Any = None) -> Any:
     with psycopg.connect(url) as conn:
         row = conn.execute(sql, params).fetchone()

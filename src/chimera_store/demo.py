@@ -6,7 +6,7 @@ import contextlib
 import random
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from chimera_store.errors import NotFound
 from chimera_store.store import Store
@@ -85,14 +85,13 @@ def seed(
             tx.create_agent(cid, f"agents/{persona}/SOUL.md", ref, id=_id("agent", n))
             agents.append((_id("agent", n), cid, ref))
         planned = [_task(rng, n, campaign_ids, active) for n in range(tasks)]
-        # Created unassigned, as a Planner does; a Worker's claim (in _live) assigns it.
-        tx.bulk_insert_tasks({**row, "assigned_worker_id": None} for _story, row in planned)
+        tx.bulk_insert_tasks(plan.row for plan in planned)
         progress(len(planned))
         # Assets only for work that was started (a draft campaign's tasks wait for the Planner).
         started: dict[uuid.UUID, list[uuid.UUID]] = {}
-        for story, row in planned:
-            if story != NEVER_STARTED:
-                started.setdefault(row["campaign_id"], []).append(row["id"])
+        for plan in planned:
+            if plan.story != NEVER_STARTED:
+                started.setdefault(plan.row["campaign_id"], []).append(plan.row["id"])
         makers = [a for a in agents if a[1] in started]
         asset_rows = list(_assets(rng, makers, started, assets))
         tx.bulk_insert_assets(_counted(iter(asset_rows), progress))
@@ -100,51 +99,64 @@ def seed(
         for asset in asset_rows:
             assets_of.setdefault(asset["task_id"], []).append(asset["id"])
         versions = {c.id: c.version for c in campaigns}
-        for story, row in planned:
-            _live(tx, rng, story, row, assets_of.get(row["id"], []), versions[row["campaign_id"]])
+        for plan in planned:
+            task_assets = assets_of.get(plan.row["id"], [])
+            _live(tx, rng, plan, task_assets, versions[plan.row["campaign_id"]])
             progress(1)
     return True
 
 
+class Plan(NamedTuple):
+    """A task's record (created pending and unassigned, as a Planner does), what is to happen
+    to it, and the Worker whose claim (in _live) will assign it."""
+
+    story: str
+    worker: str
+    row: dict[str, Any]
+
+
 def _task(
     rng: random.Random, n: int, campaign_ids: list[uuid.UUID], active: set[uuid.UUID]
-) -> tuple[str, dict[str, Any]]:
-    """A task's record (created pending) and what is to happen to it."""
+) -> Plan:
     cid = campaign_ids[0] if n % 2 == 0 else campaign_ids[1 + (n // 2) % 2]
     story = rng.choice(STORIES) if cid in active else NEVER_STARTED
-    return story, {
-        "id": _id("task", n),
-        "campaign_id": cid,
-        "task_type": rng.choice(
-            ["generate_content"] * 4 + ["reply_comment"] * 2 + ["execute_transaction"]
-        ),
-        "priority": rng.choice(["high", "medium", "medium", "low"]),
-        "status": "pending",
-        # Who will claim it (see _live); the row is stored without it.
-        "assigned_worker_id": None if story == NEVER_STARTED else rng.choice(WORKERS),
-        "context": {
-            "goal_description": f"Post #{n} for {CAMPAIGNS[campaign_ids.index(cid)][0]}",
-            "persona_constraints": rng.sample(
-                ["upbeat", "no politics", "use slang sparingly", "mention eco"], 2
-            ),
-            "required_resources": [
-                f"mcp://twitter/mentions/{1000 + n}",
-                "mcp://memory/recent",
-            ],
+    task_type = rng.choice(
+        ["generate_content"] * 4 + ["reply_comment"] * 2 + ["execute_transaction"]
+    )
+    priority = rng.choice(["high", "medium", "medium", "low"])
+    worker = "" if story == NEVER_STARTED else rng.choice(WORKERS)
+    return Plan(
+        story,
+        worker,
+        {
+            "id": _id("task", n),
+            "campaign_id": cid,
+            "task_type": task_type,
+            "priority": priority,
+            "status": "pending",
+            "context": {
+                "goal_description": f"Post #{n} for {CAMPAIGNS[campaign_ids.index(cid)][0]}",
+                "persona_constraints": rng.sample(
+                    ["upbeat", "no politics", "use slang sparingly", "mention eco"], 2
+                ),
+                "required_resources": [
+                    f"mcp://twitter/mentions/{1000 + n}",
+                    "mcp://memory/recent",
+                ],
+            },
         },
-    }
+    )
 
 
 def _live(
     tx: Store,
     rng: random.Random,
-    story: str,
-    task: dict[str, Any],
+    plan: Plan,
     assets: list[uuid.UUID],
     campaign_version: int,
 ) -> None:
     """Move one task (and its assets) the way the Worker, the Judge and the publisher would."""
-    worker, tid = task["assigned_worker_id"], task["id"]
+    story, worker, tid = plan.story, plan.worker, plan.row["id"]
     if story == NEVER_STARTED:
         return
     tx.transition_task(

@@ -16,7 +16,15 @@ import pytest
 
 from chimera_store.demo import _id
 from tests.cli.conftest import cli, rows
-from tests.helpers import CLI, REFUSED_PASSWORD, REFUSED_ROLE, REPO, refused_login_url, run_cli
+from tests.helpers import (
+    CLI,
+    REFUSED_PASSWORD,
+    REFUSED_ROLE,
+    REPO,
+    asset_record,
+    refused_login_url,
+    run_cli,
+)
 
 
 def test_demo_is_idempotent_and_reports(db_url: str) -> None:
@@ -233,15 +241,9 @@ def test_import_is_all_or_nothing(seeded: str) -> None:
     assert rows(seeded, "tasks") == before
 
 
-def _asset_record() -> dict[str, str]:
+def _asset_record() -> dict[str, Any]:
     """One valid line of an assets import, for the demo's first agent and task."""
-    return {
-        "agent_id": str(_id("agent", 0)),
-        "task_id": str(_id("task", 0)),
-        "platform": "tiktok",
-        "tier": "tier1",
-        "character_reference_id": "r",
-    }
+    return asset_record(str(_id("agent", 0)), str(_id("task", 0)))
 
 
 def test_assets_import_names_bad_line(seeded: str, tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from chimera_store.payload import payload_json_schema, task_to_payload
 from chimera_store.schema_contract import SCHEMA_TABLES
 from chimera_store.store import AsyncStore, Store
 from chimera_store.vocab import ASSET_TRANSITIONS, TASK_TRANSITIONS, AssetStatus, TaskStatus
-from tests.helpers import REFUSED_PASSWORD, refused_login_url
+from tests.helpers import REFUSED_PASSWORD, asset_record, refused_login_url
 
 CONTEXT = {
     "goal_description": "Tease the drop",
@@ -545,13 +545,7 @@ def test_collections_passed_as_one_item_are_refused(store: Any, db_url: str) -> 
             asset_ids=str(asset.id),
         )
     assert info.value.field == "asset_ids" and "list of UUIDs" in info.value.reason
-    record = {
-        "agent_id": a.id,
-        "task_id": t.id,
-        "platform": "tiktok",
-        "tier": "tier1",
-        "character_reference_id": "r",
-    }
+    record = asset_record(a.id, t.id)
     for records in (record, 5, None):  # one record, or no iterable: was a raw TypeError
         with pytest.raises(InvalidInput) as info:
             store.bulk_insert_assets(records)
@@ -795,14 +789,7 @@ def test_bulk_insert_task_payloads(store: Any, db_url: str) -> None:
 
 def test_bulk_insert_all_or_nothing(store: Any, db_url: str) -> None:
     c, a, t = world(store)
-    good = {
-        "agent_id": a.id,
-        "task_id": t.id,
-        "platform": "tiktok",
-        "tier": "tier1",
-        "character_reference_id": "r",
-        "metadata": {"i": 1},
-    }
+    good = asset_record(a.id, t.id, metadata={"i": 1})
     assert store.bulk_insert_assets(good for _ in range(50)) == 50
     rows = [good] * 5 + [{**good, "tier": "tier9"}] + [good]
     with pytest.raises(InvalidInput) as info:
@@ -961,13 +948,7 @@ async def test_async_bulk_takes_async_iterables(db_url: str) -> None:
         c = await store.create_campaign("C", "g", "active")
         a = await store.create_agent(c.id, "p", "r")
         t = await store.create_task(c.id, "generate_content", "high", CONTEXT)
-        good = {
-            "agent_id": a.id,
-            "task_id": t.id,
-            "platform": "tiktok",
-            "tier": "tier1",
-            "character_reference_id": "r",
-        }
+        good = asset_record(a.id, t.id)
 
         async def arriving(n: int, bad_at: int | None = None) -> AsyncIterator[dict[str, Any]]:
             for i in range(1, n + 1):

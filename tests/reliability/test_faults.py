@@ -22,7 +22,7 @@ from chimera_store import ConnectionLost, InvalidTransition, StaleState, migrato
 from chimera_store.schema_contract import SCHEMA_TABLES
 from chimera_store.store import AsyncStore, Store
 from tests.dbfixtures import create_database, drop_database, with_dbname
-from tests.helpers import run_cli
+from tests.helpers import asset_record, run_cli
 
 FULL = os.environ.get("CHIMERA_STRESS") == "full"
 CONTEXT = {"goal_description": "g"}
@@ -102,13 +102,7 @@ def test_cancelled_async_bulk_ingest_writes_nothing(db_url: str) -> None:
             c = await store.create_campaign("C", "g", "active")
             a = await store.create_agent(c.id, "p", "r")
             t = await store.create_task(c.id, "reply_comment", "low", CONTEXT)
-            record = {
-                "agent_id": a.id,
-                "task_id": t.id,
-                "platform": "tiktok",
-                "tier": "tier1",
-                "character_reference_id": "r",
-            }
+            record = asset_record(a.id, t.id)
 
             async def stalls_after(n: int) -> AsyncIterator[dict[str, Any]]:
                 for _ in range(n):

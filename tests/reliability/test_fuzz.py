@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from chimera_store import InvalidInput, ParentNotFound
 from chimera_store.store import Store
+from tests.helpers import asset_record
 
 EXAMPLES = 2000 if os.environ.get("CHIMERA_STRESS") == "full" else 40
 FUZZ = settings(
@@ -138,13 +139,7 @@ def test_bulk_ingest(world: Any, db_url: str, metadata: Any, platform: Any, ref:
     # Through the binary COPY: the fuzzed record sits between two good ones; either all three
     # are stored and read back equal, or record 2 is named and nothing is written.
     store, _, a, t = world
-    good = {
-        "agent_id": a.id,
-        "task_id": t.id,
-        "platform": "tiktok",
-        "tier": "tier1",
-        "character_reference_id": "r",
-    }
+    good = asset_record(a.id, t.id)
     fuzzed = {**good, "id": uuid.uuid4(), "platform": platform, "character_reference_id": ref}
     fuzzed["metadata"] = metadata
     before = counts(db_url)

@@ -279,10 +279,10 @@ class AsyncStore:
         key = v.check_uuid(id, "id")
         params = {
             "id": key,
-            "name": None if name is None else v.check_text(name, "name"),
-            "goal_description": None
-            if goal_description is None
-            else v.check_text(goal_description, "goal_description", max_len=v.MAX_TEXT),
+            "name": inputs.optional_text(name, "name"),
+            "goal_description": inputs.optional_text(
+                goal_description, "goal_description", max_len=v.MAX_TEXT
+            ),
             "status": None if status is None else inputs.vocab(status, CampaignStatus, "status"),
             "expected_version": inputs.optional_version(expected_version),
         }
@@ -329,12 +329,10 @@ class AsyncStore:
         key = v.check_uuid(id, "id")
         params = {
             "id": key,
-            "soul_md_path": None
-            if soul_md_path is None
-            else v.check_text(soul_md_path, "soul_md_path", max_len=1024),
-            "character_reference_id": None
-            if character_reference_id is None
-            else v.check_text(character_reference_id, "character_reference_id"),
+            "soul_md_path": inputs.optional_text(soul_md_path, "soul_md_path", max_len=1024),
+            "character_reference_id": inputs.optional_text(
+                character_reference_id, "character_reference_id"
+            ),
         }
         row = await self._one(Agent, "update_agent", params)
         if row is None:
@@ -384,9 +382,7 @@ class AsyncStore:
             "status": inputs.filter_value(status, TaskStatus, "status"),
             "task_type": inputs.filter_value(task_type, TaskType, "task_type"),
             "priority": inputs.filter_value(priority, Priority, "priority"),
-            "assigned_worker_id": None
-            if assigned_worker_id is None
-            else v.check_text(assigned_worker_id, "assigned_worker_id"),
+            "assigned_worker_id": inputs.optional_text(assigned_worker_id, "assigned_worker_id"),
         }
         return await self._page(Task, "list_tasks", filters, limit, cursor)
 
@@ -404,9 +400,7 @@ class AsyncStore:
             "id": key,
             "priority": None if priority is None else inputs.vocab(priority, Priority, "priority"),
             "context": None if context is None else inputs.context_param(context),
-            "assigned_worker_id": None
-            if assigned_worker_id is None
-            else v.check_text(assigned_worker_id, "assigned_worker_id"),
+            "assigned_worker_id": inputs.optional_text(assigned_worker_id, "assigned_worker_id"),
         }
         row = await self._one(Task, "update_task", params)
         if row is None:
@@ -442,10 +436,8 @@ class AsyncStore:
             idempotency_key,
             expected_version,
         )
-        params["assigned_worker_id"] = (
-            None
-            if assigned_worker_id is None
-            else v.check_text(assigned_worker_id, "assigned_worker_id")
+        params["assigned_worker_id"] = inputs.optional_text(
+            assigned_worker_id, "assigned_worker_id"
         )
         return await self._transition(Task, "task", params)
 
@@ -632,9 +624,7 @@ class AsyncStore:
             "campaign_version": v.check_version(campaign_version, "campaign_version"),
             "task_version": v.check_version(task_version, "task_version"),
             "actor": v.check_text(actor, "actor"),
-            "reason": None
-            if reason is None
-            else v.check_text(reason, "reason", max_len=v.MAX_TEXT),
+            "reason": inputs.optional_text(reason, "reason", max_len=v.MAX_TEXT),
             "asset_ids": ids,
         }
         state: dict[str, Any] | None = None
@@ -835,10 +825,8 @@ def _transition_params(
         "to_status": to_status,
         "from_statuses": sources,
         "actor": v.check_text(actor, "actor"),
-        "reason": None if reason is None else v.check_text(reason, "reason", max_len=v.MAX_TEXT),
-        "idempotency_key": None
-        if idempotency_key is None
-        else v.check_text(idempotency_key, "idempotency_key"),
+        "reason": inputs.optional_text(reason, "reason", max_len=v.MAX_TEXT),
+        "idempotency_key": inputs.optional_text(idempotency_key, "idempotency_key"),
         "expected_version": inputs.optional_version(expected_version),
     }
 

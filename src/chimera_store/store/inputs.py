@@ -76,6 +76,11 @@ def optional_version(value: Any, field: str = "expected_version") -> int | None:
     return None if value is None else v.check_version(value, field)
 
 
+def optional_text(value: Any, field: str, *, max_len: int = v.MAX_NAME) -> str | None:
+    """A text argument that may be left out (None: keep, or no filter)."""
+    return None if value is None else v.check_text(value, field, max_len=max_len)
+
+
 def uuid_list(values: Any, field: str) -> list[UUID]:
     """A collection of ids; one id passed alone (a string) is refused, not split into letters."""
     if isinstance(values, (str, bytes, UUID)) or not isinstance(values, Iterable):
@@ -162,8 +167,6 @@ def task_params(
     assigned_worker_id: Any = None,
     created_at: datetime | None = None,
 ) -> dict[str, Any]:
-    if assigned_worker_id is not None:
-        v.check_text(assigned_worker_id, "assigned_worker_id")
     if created_at is not None and (
         not isinstance(created_at, datetime) or created_at.tzinfo is None
     ):
@@ -175,7 +178,7 @@ def task_params(
         "priority": vocab(priority, Priority, "priority"),
         "status": vocab(status, TaskStatus, "status"),
         "context": context_param(context),
-        "assigned_worker_id": assigned_worker_id,
+        "assigned_worker_id": optional_text(assigned_worker_id, "assigned_worker_id"),
         "created_at": created_at,
     }
 
