@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import itertools
 import json
 import os
@@ -14,7 +15,9 @@ from typing import Any
 import psycopg
 import pytest
 
+import chimera_store
 from chimera_store.demo import _id
+from chimera_store.migrator import head_revision
 from tests.cli.conftest import cli, rows
 from tests.helpers import (
     CLI,
@@ -290,10 +293,15 @@ def test_import_of_a_file_that_is_not_utf8_text(seeded: str, tmp_path: Path) -> 
 
 def test_migration_targets_that_do_not_exist(db_url: str) -> None:
     assert cli(db_url, "migrate").exit_code == 0
-    for args in (["migrate", "--to", "bogus"], ["downgrade", "bogus"], ["downgrade", "+1"]):
+    for args, named in (
+        (["migrate", "--to", "bogus"], "--to:"),  # was "revision:", an option it does not have
+        (["downgrade", "bogus"], "revision:"),
+        (["downgrade", "+1"], "revision:"),
+    ):
         result = cli(db_url, *args)  # was an internal error (exit 70)
         assert result.exit_code == 10, result.output
-        assert "revision:" in result.output and "known: 0001_schema" in result.output
+        assert result.output.startswith(f"error: {named} ")
+        assert "known: 0001_schema" in result.output
     status = json.loads(cli(db_url, "status", "--json").stdout)
     assert status["current"] == [status["head"]]
     same = cli(db_url, "downgrade", status["head"])  # said "downgraded X -> X"
@@ -333,6 +341,15 @@ def test_exit_codes(db_url: str, args: list[str], code: int) -> None:
     result = cli(db_url, *args)
     assert result.exit_code == code, result.output
     assert "Traceback" not in result.output and "error:" in result.output
+
+
+def test_version_names_the_package_and_its_schema_head() -> None:
+    # No database is touched: an unreachable URL does not matter.
+    result = run_cli("--version", url="postgresql://nobody@127.0.0.1:1/x")
+    assert result.returncode == 0, result.stderr
+    installed = importlib.metadata.version("chimera-store")
+    assert installed == chimera_store.__version__
+    assert result.stdout == f"chimera-store {installed} (schema head {head_revision()})\n"
 
 
 def test_unreachable_and_bad_url_exit_codes() -> None:

@@ -47,7 +47,10 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def migrate(
     ctx: typer.Context,
-    to: Annotated[str, typer.Option("--to", help="Target revision (default: head).")] = "head",
+    # Named as the migrator names the field, so its errors come back as `--to: ...`.
+    revision: Annotated[
+        str, typer.Option("--to", help="Target revision (default: head).")
+    ] = "head",
     lock_wait: LockWait = 60.0,
     lock_timeout: LockTimeout = 5.0,
 ) -> None:
@@ -60,7 +63,7 @@ def migrate(
     """
     st = state(ctx)
     settings = migrator.MigrationSettings(lock_wait=lock_wait, lock_timeout=lock_timeout)
-    outcome = migrator.migrate(st.url, to=to, settings=settings)
+    outcome = migrator.migrate(st.url, to=revision, settings=settings)
     before = ", ".join(outcome.before) or "empty"
     after = ", ".join(outcome.after) or "empty"
     if outcome.adopted:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from chimera_store import __version__, migrator
 from chimera_store.cli import admin, data, lifecycle, writes
 from chimera_store.cli.common import State
 from chimera_store.config import ENV_DATABASE_URL, ENV_HOME
@@ -25,6 +26,13 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        # The newest revision this version migrates to: what `status` compares a database with.
+        typer.echo(f"chimera-store {__version__} (schema head {migrator.head_revision()})")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -37,6 +45,15 @@ def root(
             help="libpq URL of an external PostgreSQL (14+). Unset: the embedded server.",
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the version and the newest schema revision it knows, and exit.",
+        ),
+    ] = False,
 ) -> None:
     # The pool logs each failed connection attempt as a warning; the command reports the final
     # error itself, in one line, so the retries would only be noise on the terminal.
