@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 import chimera_store
 from chimera_store.demo import _id
@@ -392,6 +393,19 @@ def test_output_into_a_closed_pipe_ends_quietly(seeded: str, as_json: bool) -> N
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141, stderr
     assert stderr == ""
+
+
+def test_status_prints_each_field_on_one_line(db_url: str) -> None:
+    assert cli(db_url, "migrate").exit_code == 0
+    # Longer than the 80 columns the runner's console has: a table folded it mid-URL.
+    name = "s" * 60
+    result = cli(make_conninfo(db_url, application_name=name), "status")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("database ") and f"application_name={name}" in lines[0]
+    assert lines[1].startswith("server ") and "PostgreSQL" in lines[1]
+    assert lines[3].split() == ["head", head_revision()]
+    assert lines[-1].split() == ["rows", "in", "video_assets", "0"]
 
 
 def test_url_masks_password() -> None:

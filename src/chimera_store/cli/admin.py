@@ -117,20 +117,22 @@ def status(
     if as_json:
         print_json(data)
         return
-    table = Table(show_header=False, box=None)
-    table.add_column(no_wrap=True)
-    table.add_column(overflow="fold")
-    table.add_row("database", f"{target.masked_url}")
-    table.add_row(
-        "server",
-        f"PostgreSQL {info.server_version} ({'embedded' if info.embedded else 'external'})",
-    )
-    table.add_row("revision", ", ".join(info.current) or "none (run `chimera-store migrate`)")
-    table.add_row("head", info.head)
-    table.add_row("pending", ", ".join(info.pending) or "none")
-    for name, count in info.row_counts.items():
-        table.add_row(f"rows in {name}", f"{count:,}")
-    out.print(table)
+    fields = [
+        ("database", target.masked_url),
+        (
+            "server",
+            f"PostgreSQL {info.server_version} ({'embedded' if info.embedded else 'external'})",
+        ),
+        ("revision", ", ".join(info.current) or "none (run `chimera-store migrate`)"),
+        ("head", info.head),
+        ("pending", ", ".join(info.pending) or "none"),
+        *((f"rows in {name}", f"{count:,}") for name, count in info.row_counts.items()),
+    ]
+    width = max(len(key) for key, _ in fields)
+    for key, value in fields:
+        # One line per field, never folded: a URL or a path broken over two lines cannot be
+        # copied (a table folds at 80 columns when the output is not a terminal).
+        out.print(f"{key.ljust(width)}  {value}", soft_wrap=True, markup=False, highlight=False)
 
 
 @handle_errors
