@@ -428,6 +428,20 @@ def test_every_command_has_help_naming_environment() -> None:
             assert description and not description.startswith("Options"), path
 
 
+def test_command_lists_read_in_an_operators_order() -> None:
+    sys.path.insert(0, str(REPO / "tools"))
+    import gen_cli_docs
+
+    # Registered by two modules, `create` came after `show` and `update` after `purge`.
+    listed = gen_cli_docs.subcommands(gen_cli_docs.help_text(["campaign"]))
+    assert listed == ["create", "show", "update", "set-status", "purge"]
+    for path, text in gen_cli_docs.walk([]):
+        # A summary is the help's first sentence: "Change its status, e.g. pause it" was cut
+        # to "Change its status, e.g." in the list of commands.
+        for line in text.split("Commands:")[-1].splitlines() if "Commands:" in text else []:
+            assert not line.rstrip().endswith(("e.g.", "i.e.", "etc.")), (path, line)
+
+
 def test_cli_reference_is_current() -> None:
     result = subprocess.run(
         [sys.executable, str(REPO / "tools" / "gen_cli_docs.py"), "--check"],

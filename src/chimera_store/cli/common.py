@@ -13,6 +13,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from chimera_store.config import ENV_DATABASE_URL, DatabaseTarget, mask_password, resolve_target
 from chimera_store.errors import ChimeraError, IncompatibleSchema, InvalidInput, ParentNotFound
@@ -22,6 +23,31 @@ ENV_EPILOG = (
     "--database-url before the command), CHIMERA_HOME (embedded server data, used when no URL "
     "is set), CHIMERA_DEBUG=1 (tracebacks for internal errors)."
 )
+
+# The order an operator meets a record's commands in: find it, make it, read it, change it, move
+# it along its life cycle, remove it. Commands are registered by several modules (reads in
+# data.py, writes in writes.py), so registration order would list `create` after `show`.
+COMMAND_ORDER = (
+    "list",
+    "import",
+    "create",
+    "show",
+    "export",
+    "schema",
+    "update",
+    "set-metadata",
+    "set-status",
+    "purge",
+)
+
+
+class RecordCommands(TyperGroup):
+    """A command group for one kind of record, its commands listed in COMMAND_ORDER."""
+
+    def list_commands(self, ctx: Any) -> list[str]:  # Typer's vendored click.Context
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: COMMAND_ORDER.index(n) if n in COMMAND_ORDER else 99)
+
 
 EXIT_DIFFERENCES = 1
 EXIT_INTERNAL = 70

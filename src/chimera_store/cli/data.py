@@ -19,6 +19,7 @@ from rich.table import Table
 from chimera_store import migrator
 from chimera_store.cli.common import (
     ENV_EPILOG,
+    RecordCommands,
     handle_errors,
     out,
     parse_pairs,
@@ -32,19 +33,29 @@ from chimera_store.records import CampaignSummary, Page, to_dict
 from chimera_store.store import Store
 from chimera_store.validation import check_uuid
 
-campaigns_app = typer.Typer(help="List campaigns.", no_args_is_help=True)
+campaigns_app = typer.Typer(help="List campaigns.", no_args_is_help=True, cls=RecordCommands)
 campaign_app = typer.Typer(
-    help="Create, show or change one campaign, or purge it.", no_args_is_help=True
+    help="Create, show or change one campaign, or purge it.",
+    no_args_is_help=True,
+    cls=RecordCommands,
 )
-agents_app = typer.Typer(help="List agents.", no_args_is_help=True)
-agent_app = typer.Typer(help="Create, show or change one agent.", no_args_is_help=True)
-tasks_app = typer.Typer(help="List or import tasks.", no_args_is_help=True)
+agents_app = typer.Typer(help="List agents.", no_args_is_help=True, cls=RecordCommands)
+agent_app = typer.Typer(
+    help="Create, show or change one agent.", no_args_is_help=True, cls=RecordCommands
+)
+tasks_app = typer.Typer(help="List or import tasks.", no_args_is_help=True, cls=RecordCommands)
 task_app = typer.Typer(
-    help="Show, export, change or move one task; print the payload schema.", no_args_is_help=True
+    help="Show, export, change or move one task; print the payload schema.",
+    no_args_is_help=True,
+    cls=RecordCommands,
 )
-assets_app = typer.Typer(help="List or import video assets.", no_args_is_help=True)
+assets_app = typer.Typer(
+    help="List or import video assets.", no_args_is_help=True, cls=RecordCommands
+)
 asset_app = typer.Typer(
-    help="Show or move one video asset, or correct its metadata.", no_args_is_help=True
+    help="Show or move one video asset, or correct its metadata.",
+    no_args_is_help=True,
+    cls=RecordCommands,
 )
 
 Json = Annotated[bool, typer.Option("--json", help="JSON (JSON lines for lists) for scripts.")]
@@ -270,7 +281,7 @@ def campaign_set_status(
     ] = None,
     as_json: Json = False,
 ) -> None:
-    """Change a campaign's status, e.g. pause it: a Judge then refuses to commit its work.
+    """Change a campaign's status (paused: Judges refuse to commit its work).
 
     The version goes up by one, so every commit based on the old version becomes stale.
     """
