@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from psycopg.conninfo import make_conninfo
 import chimera_store
 from chimera_store.demo import _id
 from chimera_store.migrator import head_revision
+from chimera_store.store import Store
 from tests.cli.conftest import cli, rows
 from tests.helpers import (
     CLI,
@@ -393,6 +395,40 @@ def test_output_into_a_closed_pipe_ends_quietly(seeded: str, as_json: bool) -> N
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141, stderr
     assert stderr == ""
+
+
+def test_lists_take_a_time_window(db_url: str) -> None:
+    hours = [datetime(2026, 11, 1, h, tzinfo=UTC) for h in range(4)]
+    with Store.open(db_url) as store:
+        c = store.create_campaign("Window", "g", "active")
+        a = store.create_agent(c.id, "souls/a/SOUL.md", "r")
+        tasks = [
+            store.create_task(c.id, "reply_comment", "low", {"goal_description": "x"}, created_at=h)
+            for h in hours
+        ]
+        asset = store.create_asset(a.id, tasks[0].id, "tiktok", "tier1", "r")
+
+    def listed(*args: str) -> list[str]:
+        result = cli(db_url, *args, "--json")
+        assert result.exit_code == 0, result.output
+        return [json.loads(line)["id"] for line in result.stdout.splitlines()]
+
+    # Without an offset the times are UTC, as the lists print them; --before is exclusive.
+    window = listed("tasks", "list", "--campaign", str(c.id), "--since", "2026-11-01T01:00")
+    assert window == [str(t.id) for t in reversed(tasks[1:])]
+    window = listed(
+        "tasks", "list", "--campaign", str(c.id), "--since", "2026-11-01T03:00+02:00",
+        "--before", "2026-11-01T02:00:00Z",
+    )  # fmt: skip
+    assert window == [str(tasks[1].id)]
+    assert listed("assets", "list", "--agent", str(a.id), "--since", "2026-11-02") == [
+        str(asset.id)  # created now
+    ]
+    assert listed("assets", "list", "--agent", str(a.id), "--before", "2026-11-02") == []
+    for option in ("--since", "--before"):
+        bad = cli(db_url, "assets", "list", "--campaign", str(c.id), option, "last week")
+        assert bad.exit_code == 10
+        assert bad.output.startswith(f"error: {option}: 'last week' is not an ISO 8601")
 
 
 def test_status_prints_each_field_on_one_line(db_url: str) -> None:

@@ -10,12 +10,15 @@ enough for the estimates to differ, hence the 20,000 assets here.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from chimera_store.store import Store
+from chimera_store.store.inputs import list_statement
 
 
 @pytest.fixture
@@ -75,3 +78,53 @@ def test_pages_and_judge_commits_use_their_generic_plans(big_store: Store, db_ur
     assert pages and judge
     # psycopg prepares at the fifth run; PostgreSQL plans five times to compare, then goes generic.
     assert all(custom == 5 and generic >= 5 for generic, custom in pages + judge), (pages, judge)
+
+
+def test_a_time_window_is_a_range_of_the_parents_index(big_store: Store, db_url: str) -> None:
+    store = big_store
+    campaign = store.create_campaign("Window", "g", "active")
+    agent = store.create_agent(campaign.id, "souls/a/SOUL.md", "r")
+    task = store.create_task(campaign.id, "generate_content", "low", {"goal_description": "x"})
+    store.bulk_insert_assets(
+        {
+            "agent_id": agent.id,
+            "task_id": task.id,
+            "platform": "tiktok",
+            "tier": "tier1",
+            "character_reference_id": "r",
+        }
+        for _ in range(20_000)
+    )
+    store.bulk_insert_tasks(
+        {
+            "campaign_id": campaign.id,
+            "task_type": "reply_comment",
+            "priority": "low",
+            "context": {"goal_description": "y"},
+        }
+        for _ in range(20_000)
+    )
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        # Spread over 20,000 minutes, so a window is a small part of the campaign.
+        for table in ("video_assets", "tasks"):
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET created_at = created_at - make_interval(mins => "
+                    "(('x' || substr(md5(id::text), 1, 7))::bit(28)::int % 20000))"
+                ).format(sql.Identifier(table))
+            )
+        conn.execute("ANALYZE")
+        newest = conn.execute("SELECT max(created_at) FROM video_assets").fetchone()
+        assert newest is not None
+        window = {"created_from": newest[0] - timedelta(hours=2), "created_before": newest[0]}
+        for name, scope in (
+            ("list_assets", {"campaign_id": campaign.id}),
+            ("list_assets", {"agent_id": agent.id}),
+            ("list_tasks", {"campaign_id": campaign.id}),
+        ):
+            statement, params = list_statement(name, {**scope, **window}, limit=100, cursor=None)
+            plan = conn.execute(sql.SQL("EXPLAIN ") + statement, params).fetchall()
+            text = "\n".join(str(line[0]) for line in plan)
+            # One index range: the parent and the window in the index condition, no sort.
+            assert "Index Cond" in text and "created_at >=" in text, text
+            assert "Seq Scan" not in text and "Sort" not in text, text

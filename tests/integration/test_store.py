@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -119,6 +119,54 @@ def test_tasks_of_one_worker(store: Any) -> None:
     with pytest.raises(InvalidInput) as info:
         store.list_tasks(c.id, assigned_worker_id="")
     assert info.value.field == "assigned_worker_id"
+
+
+def test_lists_in_a_time_window(store: Any, db_url: str) -> None:
+    c, a, t = world(store)
+    hours = [datetime(2026, 11, 1, h, tzinfo=UTC) for h in range(6)]
+    tasks = [store.create_task(c.id, "reply_comment", "low", CONTEXT, created_at=h) for h in hours]
+    assets = [store.create_asset(a.id, x.id, "tiktok", "tier1", "r") for x in tasks]
+    with psycopg.connect(db_url, autocommit=True) as conn:  # assets take the server's now()
+        for asset, hour in zip(assets, hours, strict=True):
+            conn.execute("UPDATE video_assets SET created_at = %s WHERE id = %s", (hour, asset.id))
+
+    def ids(items: list[Any]) -> list[Any]:
+        return [x.id for x in items]
+
+    # From inclusive, before exclusive, newest first.
+    window = store.list_tasks(c.id, created_from=hours[1], created_before=hours[4])
+    assert ids(window.items) == ids([tasks[3], tasks[2], tasks[1]])
+    plus_two = timezone(timedelta(hours=2))  # the same instants written in another zone
+    same = store.list_tasks(
+        c.id,
+        created_from=hours[1].astimezone(plus_two),
+        created_before=hours[4].astimezone(plus_two),
+    )
+    assert same.items == window.items
+    assert store.list_tasks(c.id, created_from=hours[4], created_before=hours[4]).items == []
+    # Pages inside a window, and with another filter.
+    day = {"created_from": hours[2], "created_before": hours[0] + timedelta(days=1)}
+    first = store.list_tasks(c.id, limit=2, **day)
+    rest = store.list_tasks(c.id, limit=2, cursor=first.next_cursor, **day)
+    assert ids(first.items + rest.items) == ids(tasks[:1:-1]) and rest.next_cursor is None
+    newer = store.list_tasks(c.id, created_from=hours[0] + timedelta(days=1)).items
+    assert ids(newer) == [t.id]  # world()'s task, created now
+    assert store.list_tasks(c.id, created_from=hours[1], status="in_progress").items == []
+    before_two = store.list_assets(campaign_id=c.id, created_before=hours[2])
+    assert ids(before_two.items) == ids([assets[1], assets[0]])
+    late = walk(store, "list_assets", agent_id=a.id, created_from=hours[4], page_size=1)
+    assert ids(late) == ids([assets[5], assets[4]])
+    one = store.list_assets(task_id=tasks[3].id, created_from=hours[3], created_before=hours[4])
+    assert ids(one.items) == [assets[3].id]
+    # A naive datetime would be read in the server's zone; text or a number is not a time.
+    for bad in (datetime(2026, 11, 1), "2026-11-01T00:00:00+00:00", 1_761_955_200):
+        for field in ("created_from", "created_before"):
+            with pytest.raises(InvalidInput) as info:
+                store.list_tasks(c.id, **{field: bad})
+            assert info.value.field == field
+            with pytest.raises(InvalidInput) as info:
+                store.list_assets(campaign_id=c.id, **{field: bad})
+            assert info.value.field == field
 
 
 def test_errors_are_typed(store: Any, db_url: str) -> None:

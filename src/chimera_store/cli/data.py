@@ -61,6 +61,20 @@ asset_app = typer.Typer(
 Json = Annotated[bool, typer.Option("--json", help="JSON (JSON lines for lists) for scripts.")]
 Limit = Annotated[int, typer.Option(help="Page size (1-1000).", min=1, max=1000)]
 Cursor = Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")]
+Since = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="Only those created at or after this ISO 8601 date or time (UTC when no offset).",
+    ),
+]
+Before = Annotated[
+    str | None,
+    typer.Option(
+        "--before",
+        help="Only those created before this ISO 8601 date or time (UTC when no offset).",
+    ),
+]
 Every = Annotated[
     bool,
     typer.Option(
@@ -372,6 +386,8 @@ def tasks_list(
     assigned_worker_id: Annotated[
         str | None, typer.Option("--worker", help="Only tasks assigned to this worker.")
     ] = None,
+    since: Since = None,
+    before: Before = None,
     limit: Limit = 100,
     cursor: Cursor = None,
     as_json: Json = False,
@@ -392,6 +408,8 @@ def tasks_list(
             task_type=task_type,
             priority=priority,
             assigned_worker_id=assigned_worker_id,
+            created_from=_parse_time(since, "--since"),
+            created_before=_parse_time(before, "--before"),
         )
 
 
@@ -408,6 +426,8 @@ def assets_list(
     metadata: Annotated[
         list[str] | None, typer.Option(help="key=value the metadata must contain (repeatable).")
     ] = None,
+    since: Since = None,
+    before: Before = None,
     limit: Limit = 100,
     cursor: Cursor = None,
     as_json: Json = False,
@@ -437,6 +457,8 @@ def assets_list(
             platform=platform,
             tier=tier,
             metadata=contains,
+            created_from=_parse_time(since, "--since"),
+            created_before=_parse_time(before, "--before"),
         )
 
 
@@ -606,11 +628,14 @@ def assets_import(
     out.print(f"imported {n} assets")
 
 
-def _parse_before(value: str) -> datetime:
+def _parse_time(value: str | None, option: str) -> datetime | None:
+    """An operator's ISO 8601 date or time; without an offset it is UTC (as lists print)."""
+    if value is None:
+        return None
     try:
         stamp = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidInput("--before", f"{value!r} is not an ISO 8601 date or time") from None
+        raise InvalidInput(option, f"{value!r} is not an ISO 8601 date or time") from None
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
@@ -632,7 +657,8 @@ def clean(
 
     Runs in short batches (one transaction each; rows locked by a worker are skipped).
     """
-    cutoff = _parse_before(before)
+    cutoff = _parse_time(before, "--before")
+    assert cutoff is not None  # a required option
     with open_store(ctx) as store:
         if dry_run:
             counts = store.clean(cutoff, dry_run=True)

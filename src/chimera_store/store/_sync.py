@@ -373,11 +373,14 @@ class Store:
         task_type: TaskType | str | None = None,
         priority: Priority | str | None = None,
         assigned_worker_id: str | None = None,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page[Task]:
         """Tasks of a campaign, newest first; `assigned_worker_id` gives one worker's (e.g. a
-        restarted Worker finding what it had claimed)."""
+        restarted Worker finding what it had claimed); `created_from` (inclusive) and
+        `created_before` (exclusive), timezone-aware, give a time window."""
         filters = {
             # Required: None here listed every campaign's tasks, a sort of the whole table.
             "campaign_id": v.check_uuid(campaign_id, "campaign_id"),
@@ -385,6 +388,8 @@ class Store:
             "task_type": inputs.filter_value(task_type, TaskType, "task_type"),
             "priority": inputs.filter_value(priority, Priority, "priority"),
             "assigned_worker_id": inputs.optional_text(assigned_worker_id, "assigned_worker_id"),
+            "created_from": inputs.aware_datetime(created_from, "created_from"),
+            "created_before": inputs.aware_datetime(created_before, "created_before"),
         }
         return self._page(Task, "list_tasks", filters, limit, cursor)
 
@@ -480,12 +485,16 @@ class Store:
         platform: str | None = None,
         tier: Tier | str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page[VideoAsset]:
         """Assets of a campaign, an agent or a task (at least one), newest first.
 
         `metadata` filters by containment (`{"resolution": "1080x1920"}`), served by a GIN index.
+        `created_from` (inclusive) and `created_before` (exclusive), timezone-aware, give a time
+        window, served by the same index as the order.
         """
         if campaign_id is None and agent_id is None and task_id is None:
             raise InvalidInput("campaign_id", "give campaign_id, agent_id or task_id")
@@ -497,6 +506,8 @@ class Store:
             "platform": inputs.filter_value(platform, None, "platform"),
             "tier": inputs.filter_value(tier, Tier, "tier"),
             "metadata": metadata,
+            "created_from": inputs.aware_datetime(created_from, "created_from"),
+            "created_before": inputs.aware_datetime(created_before, "created_before"),
         }
         return self._page(VideoAsset, "list_assets", filters, limit, cursor)
 
@@ -771,8 +782,9 @@ class Store:
         skipped, never waited on). `archive` receives each task (with assets and history) before
         its batch is deleted. `dry_run` only counts.
         """
-        if not isinstance(before, datetime) or before.tzinfo is None:
+        if before is None:
             raise InvalidInput("before", "must be a timezone-aware datetime")
+        inputs.aware_datetime(before, "before")
         v.check_int(batch_size, "batch_size", 1, 10_000)
         if dry_run:
             with self._connection() as conn:

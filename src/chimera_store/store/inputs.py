@@ -43,6 +43,14 @@ AsyncLister = Callable[..., Awaitable[Page[T]]]
 Lister = Callable[..., Page[T]]
 
 
+def aware_datetime(value: Any, field: str) -> datetime | None:
+    """None, or a timezone-aware datetime: a naive one would be read in the server's time zone,
+    so the same call would mean different instants on different servers."""
+    if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+        raise InvalidInput(field, "must be a timezone-aware datetime")
+    return value
+
+
 def paging_filters(filters: dict[str, Any], page_size: Any) -> dict[str, Any]:
     """The filters for `iterate`; paging is its own business."""
     for key in ("limit", "cursor"):
@@ -167,10 +175,7 @@ def task_params(
     assigned_worker_id: Any = None,
     created_at: datetime | None = None,
 ) -> dict[str, Any]:
-    if created_at is not None and (
-        not isinstance(created_at, datetime) or created_at.tzinfo is None
-    ):
-        raise InvalidInput("created_at", "must be a timezone-aware datetime")
+    aware_datetime(created_at, "created_at")
     return {
         "id": id_or_new(id),
         "campaign_id": v.check_uuid(campaign_id, "campaign_id"),
@@ -311,6 +316,10 @@ _FILTER_SQL: dict[str, sql.Composable] = {
         "assigned_worker_id",
     )
 }
+# A time window on the column every list is ordered by, so the same index range serves it:
+# from (inclusive) and before (exclusive), as `clean(before=)`.
+_FILTER_SQL["created_from"] = sql.SQL("created_at >= %(created_from)s")
+_FILTER_SQL["created_before"] = sql.SQL("created_at < %(created_before)s")
 _METADATA = sql.SQL("metadata @> %(metadata)s")
 _CURSOR = sql.SQL("(created_at, id) < (%(cursor_at)s, %(cursor_id)s)")
 _TRUE = sql.SQL("TRUE")
