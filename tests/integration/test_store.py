@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -897,6 +898,30 @@ def test_pool_exhausted_by_calling_the_store_inside_its_transaction(db_url: str)
         assert "all 1 of the pool's connections in use" in str(info.value)
         assert "call `tx`, not `store`" in str(info.value)
         assert count(db_url, "campaigns") == 0  # the transaction was rolled back
+    finally:
+        store.close()
+
+
+def test_pool_grows_while_calls_wait_and_drops_idle_connections(db_url: str) -> None:
+    store = Store.open(db_url, min_size=1, max_size=3, max_idle=0.3)
+    assert store._pool is not None
+    try:
+        together = threading.Barrier(3)
+
+        def hold_a_connection() -> None:
+            with store.transaction() as tx:
+                tx.list_campaigns()
+                together.wait(timeout=10)  # three transactions open at once
+
+        with ThreadPoolExecutor(3) as pool:
+            for done in [pool.submit(hold_a_connection) for _ in range(3)]:
+                done.result()
+        assert store._pool.get_stats()["pool_size"] == 3
+        deadline = time.monotonic() + 10
+        while store._pool.get_stats()["pool_size"] > 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert store._pool.get_stats()["pool_size"] == 1  # idle ones closed, min_size kept
+        assert store.list_campaigns().items == []
     finally:
         store.close()
 

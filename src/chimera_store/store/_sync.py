@@ -102,8 +102,12 @@ class Store:
         max_size: int = 10,
         connect_timeout: float = 30.0,
         prepare_threshold: int | None = 5,
+        max_idle: float = 600.0,
     ) -> Store:
-        """A store over a new connection pool. `prepare_threshold=None` for pgbouncer < 1.21."""
+        """A store over a new connection pool. `prepare_threshold=None` for pgbouncer < 1.21.
+
+        The pool grows up to `max_size` while calls wait and closes connections idle for
+        `max_idle` seconds, down to `min_size` (docs/api.md: why `min_size` should stay low)."""
         target_url = url or resolve_target().url
         # One direct attempt first: a refused login or a missing database is final, so it is
         # reported at once instead of after the pool has retried for `connect_timeout` seconds.
@@ -117,6 +121,7 @@ class Store:
             min_size=min_size,
             max_size=max_size,
             timeout=connect_timeout,
+            max_idle=max_idle,
             open=False,
             kwargs={
                 "context": jsonb_adapters(),
