@@ -102,6 +102,12 @@ def test_campaigns_list_json(seeded: str) -> None:
         "updated_at",
         "version",
     }
+    # Times in strict ISO 8601 (a `T`, not the space `str()` gives), the instant the API has.
+    with Store.open(seeded) as store:
+        stored = {str(c.id): c.created_at for c in store.list_campaigns().items}
+    for item in items:
+        when = datetime.strptime(item["created_at"], "%Y-%m-%dT%H:%M:%S.%f%z")
+        assert when == stored[item["id"]]
 
 
 def test_campaign_show_json(seeded: str) -> None:
@@ -516,6 +522,7 @@ def test_clean_dry_run_archive_and_in_flight_untouched(seeded: str, tmp_path: Pa
     records = [json.loads(line) for line in archive.read_text().splitlines()]
     assert len(records) == expected[0]
     assert all(r["task"]["status"] == "complete" for r in records)
+    assert all("T" in r["task"]["created_at"] for r in records)  # ISO 8601, as the lists
     with psycopg.connect(seeded) as conn:
         left = conn.execute("SELECT count(*) FROM tasks WHERE status <> 'complete'").fetchone()
     assert left == in_flight  # work in flight is never touched

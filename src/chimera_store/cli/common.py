@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
@@ -192,8 +193,21 @@ def parse_pairs(pairs: list[str], field: str) -> dict[str, Any]:
     return document
 
 
+def json_text(data: Any) -> str:
+    """One JSON document on one line: uuids as strings, times in ISO 8601 with a `T` and an
+    offset (`2026-11-27T04:03:27.323546+00:00`; `str()` gave a space, which not every reader
+    of ISO 8601 takes)."""
+    return json.dumps(data, default=_json_value)
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, default=str, sort_keys=False) + "\n")
+    sys.stdout.write(json_text(data) + "\n")
 
 
 @contextmanager

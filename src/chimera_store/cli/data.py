@@ -21,6 +21,7 @@ from chimera_store.cli.common import (
     ENV_EPILOG,
     RecordCommands,
     handle_errors,
+    json_text,
     out,
     parse_pairs,
     print_json,
@@ -677,7 +678,7 @@ def clean(
             def write(record: dict[str, Any]) -> None:
                 assert sink is not None
                 try:
-                    sink.write(json.dumps(record, default=str) + "\n")
+                    sink.write(json_text(record) + "\n")
                     sink.flush()
                 except OSError as exc:  # e.g. disk full: this batch is rolled back, not deleted
                     raise InvalidInput(
