@@ -11,6 +11,8 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from chimera_store.schema_contract import SCHEMA_TABLES
+
 CLI = [sys.executable, "-m", "chimera_store"]
 REFUSED_ROLE = "chimera_no_such_role"
 REFUSED_PASSWORD = "hunter2"
@@ -69,3 +71,12 @@ def tables(url: str) -> set[str]:
 
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def snapshot(url: str) -> list[Any]:
+    """Every row of every data table, as text: 'nothing was written' compares two of these."""
+    with psycopg.connect(url) as conn:
+        return [
+            conn.execute(f"SELECT x::text FROM {table} x ORDER BY x::text").fetchall()
+            for table in SCHEMA_TABLES
+        ]

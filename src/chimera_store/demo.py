@@ -171,9 +171,7 @@ def _live(
         return
     judge = rng.choice(JUDGES)
     if story == REJECTED:
-        for asset in assets:
-            tx.transition_asset(asset, "rejected", actor=judge, reason="off persona")
-        tx.transition_task(tid, "pending", actor=judge, reason="rejected: re-plan")
+        tx.judge_reject(tid, task_version=reviewed.version, actor=judge, reason="off persona")
         return
     if len(assets) > 2 and rng.random() < 0.3:  # one weak take turned down, the rest approved
         tx.transition_asset(assets[0], "rejected", actor=judge, reason="audio out of sync")

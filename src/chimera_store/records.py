@@ -104,6 +104,11 @@ class JudgeCommit(NamedTuple):
     approved_asset_ids: list[UUID]
 
 
+class JudgeRejection(NamedTuple):
+    task: Task
+    rejected_asset_ids: list[UUID]
+
+
 T = TypeVar("T")
 
 

@@ -27,10 +27,9 @@ from chimera_store import (
     jsonb_loads,
 )
 from chimera_store.payload import payload_json_schema, task_to_payload
-from chimera_store.schema_contract import SCHEMA_TABLES
 from chimera_store.store import AsyncStore, Store
 from chimera_store.vocab import ASSET_TRANSITIONS, TASK_TRANSITIONS, AssetStatus, TaskStatus
-from tests.helpers import REFUSED_PASSWORD, asset_record, refused_login_url
+from tests.helpers import REFUSED_PASSWORD, asset_record, refused_login_url, snapshot
 
 CONTEXT = {
     "goal_description": "Tease the drop",
@@ -539,15 +538,6 @@ def test_judge_commit_waits_for_a_campaign_change_in_flight(db_url: str, operato
                 assert judged.result(timeout=10).task.status == "complete"
 
 
-def snapshot(url: str) -> list[Any]:
-    """Every row of every data table, as text: 'nothing was written' compares two of these."""
-    with psycopg.connect(url) as conn:
-        return [
-            conn.execute(f"SELECT x::text FROM {table} x ORDER BY x::text").fetchall()
-            for table in SCHEMA_TABLES
-        ]
-
-
 @pytest.mark.parametrize("bad", ["3", True, 1.0, None, 0, -1, 2**63])
 def test_versions_are_checked_before_the_database(store: Any, db_url: str, bad: Any) -> None:
     # The server took a float or None as a version that never matches (StaleState), refused a
@@ -564,6 +554,7 @@ def test_versions_are_checked_before_the_database(store: Any, db_url: str, bad: 
         "task_version": lambda: store.judge_commit(
             t.id, campaign_version=c.version, task_version=bad, actor="j"
         ),
+        "task_version ": lambda: store.judge_reject(t.id, task_version=bad, actor="j"),
     }
     if bad is not None:  # None means "no version check" where the version is optional
         calls["expected_version"] = lambda: store.transition_task(
@@ -649,41 +640,87 @@ def test_worker_submission_recipe_is_atomic(db_url: str) -> None:
         assert {store.get_asset(x.id).status for x in assets} == {"judge_pending"}
 
 
-def _judge_rejects(store: Store, task_id: Any, task_version: int, reason: str) -> None:
-    """The rejection recipe of docs/api.md ("The Judge's rejection"), verbatim."""
-    with store.transaction() as tx:
-        tx.transition_task(
-            task_id, "pending", actor="judge", reason=reason, expected_version=task_version
-        )
-        for asset in tx.iterate(tx.list_assets, task_id=task_id, status="judge_pending"):
-            tx.transition_asset(asset.id, "rejected", actor="judge", reason=reason)
-
-
-def test_judge_rejection_recipe_is_atomic(db_url: str) -> None:
-    with Store.open(db_url) as store:
-        c, a, t = world(store)
-        assets = [
-            store.create_asset(a.id, t.id, "tiktok", "tier1", "r", status="judge_pending")
-            for _ in range(3)
+def test_judge_reject_is_atomic_and_refuses_stale_state(store: Any, db_url: str) -> None:
+    c, a, t = world(store)
+    assets = [
+        store.create_asset(a.id, t.id, "tiktok", "tier1", "r", status="judge_pending")
+        for _ in range(3)
+    ]
+    draft = store.create_asset(a.id, t.id, "tiktok", "tier1", "r")  # not submitted: untouched
+    store.transition_task(t.id, "in_progress", actor="w")
+    t = store.transition_task(t.id, "review", actor="w")
+    # The task moved on since the Judge read it: stale, and nothing changes.
+    store.update_task(t.id, priority="low")
+    before = snapshot(db_url)
+    with pytest.raises(StaleState) as info:
+        store.judge_reject(t.id, task_version=t.version, actor="judge", reason="off-brand")
+    assert info.value.details["task_version"] == t.version + 1
+    assert "expected review at" in str(info.value)
+    assert snapshot(db_url) == before
+    # A paused campaign does not stop a rejection (it publishes nothing).
+    store.update_campaign(c.id, status="paused")
+    current = store.get_task(t.id).version
+    done = store.judge_reject(t.id, task_version=current, actor="judge", reason="off-brand")
+    assert done.task.status == "pending" and done.task.version == current + 1
+    assert sorted(done.rejected_asset_ids) == sorted(x.id for x in assets)
+    assert store.get_task(t.id) == done.task
+    for asset in assets:
+        assert store.get_asset(asset.id).status == "rejected"
+        assert [(h.to_status, h.reason, h.actor) for h in store.asset_history(asset.id)] == [
+            ("rejected", "off-brand", "judge")
         ]
-        store.transition_task(t.id, "in_progress", actor="w")
-        t = store.transition_task(t.id, "review", actor="w")
-        # The task moved on since the Judge read it: stale, and nothing changes.
-        store.update_task(t.id, priority="low")
-        before = snapshot(db_url)
-        with pytest.raises(StaleState):
-            _judge_rejects(store, t.id, t.version, "off-brand")
-        assert snapshot(db_url) == before
-        # At the current version: the task goes back to pending, every asset is rejected, and
-        # each change is in the history with the Judge's reason.
-        _judge_rejects(store, t.id, store.get_task(t.id).version, "off-brand")
-        assert store.get_task(t.id).status == "pending"
-        for asset in assets:
-            assert store.get_asset(asset.id).status == "rejected"
-            assert [(h.to_status, h.reason) for h in store.asset_history(asset.id)] == [
-                ("rejected", "off-brand")
-            ]
-        assert store.task_history(t.id)[-1].to_status == "pending"
+    assert store.get_asset(draft.id) == draft
+    last = store.task_history(t.id)[-1]
+    assert (last.from_status, last.to_status, last.reason) == ("review", "pending", "off-brand")
+    # Again: the task is no longer in review.
+    with pytest.raises(StaleState):
+        store.judge_reject(t.id, task_version=done.task.version, actor="judge")
+    with pytest.raises(NotFound):
+        store.judge_reject(uuid.uuid4(), task_version=1, actor="judge")
+    for bad in ({"task_version": 0}, {"task_version": "2"}, {"actor": " "}):
+        with pytest.raises(InvalidInput) as bad_input:
+            store.judge_reject(t.id, **{"task_version": 1, "actor": "j", **bad})
+        assert bad_input.value.field == next(iter(bad))
+
+
+def test_a_commit_and_a_rejection_racing_have_one_winner(db_url: str) -> None:
+    with Store.open(db_url, max_size=4) as store:
+        c, a, _t = world(store)
+        tasks = []
+        for _ in range(20):
+            task = store.create_task(c.id, "generate_content", "high", CONTEXT)
+            store.create_asset(a.id, task.id, "tiktok", "tier1", "r", status="judge_pending")
+            store.transition_task(task.id, "in_progress", actor="w")
+            tasks.append(store.transition_task(task.id, "review", actor="w"))
+
+        def commit(task: Any) -> str:
+            try:
+                store.judge_commit(
+                    task.id, campaign_version=c.version, task_version=task.version, actor="j1"
+                )
+                return "committed"
+            except StaleState:
+                return "stale"
+
+        def reject(task: Any) -> str:
+            try:
+                store.judge_reject(task.id, task_version=task.version, actor="j2")
+                return "rejected"
+            except StaleState:
+                return "stale"
+
+        with ThreadPoolExecutor(4) as pool:
+            outcomes = [(pool.submit(commit, task), pool.submit(reject, task)) for task in tasks]
+        for task, (committed, rejected) in zip(tasks, outcomes, strict=True):
+            results = sorted([committed.result(), rejected.result()])
+            assert results in (["committed", "stale"], ["rejected", "stale"]), results
+            stored = store.get_task(task.id)
+            asset = store.list_assets(task_id=task.id).items[0]
+            if "committed" in results:
+                assert (stored.status, asset.status) == ("complete", "approved")
+            else:
+                assert (stored.status, asset.status) == ("pending", "rejected")
+            assert len(store.task_history(task.id)) == 3  # claim, submit, one verdict
 
 
 def test_judge_commit_of_some_assets(store: Any) -> None:

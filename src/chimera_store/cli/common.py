@@ -38,6 +38,8 @@ COMMAND_ORDER = (
     "update",
     "set-metadata",
     "set-status",
+    "approve",
+    "reject",
     "purge",
 )
 

@@ -46,7 +46,7 @@ agent_app = typer.Typer(
 )
 tasks_app = typer.Typer(help="List or import tasks.", no_args_is_help=True, cls=RecordCommands)
 task_app = typer.Typer(
-    help="Show, export, change or move one task; print the payload schema.",
+    help="Show, export, change, move or review one task; print the payload schema.",
     no_args_is_help=True,
     cls=RecordCommands,
 )

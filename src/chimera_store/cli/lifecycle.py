@@ -46,7 +46,7 @@ def _moves(transitions: dict[Any, frozenset[Any]]) -> str:
     )
 
 
-def _actor(given: str | None) -> str:
+def operator_actor(given: str | None) -> str:
     """The --actor given (checked before any database work), else operator:<login name>."""
     if given is not None:
         return check_text(given, "actor")
@@ -69,7 +69,7 @@ def _move(
     worker: str | None = None,
 ) -> None:
     """The shared body of both commands: one compare-and-set through the data API."""
-    who = _actor(actor)
+    who = operator_actor(actor)
     with open_store(ctx) as store:
         get, transition = (
             (store.get_task, store.transition_task)

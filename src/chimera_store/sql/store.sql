@@ -214,6 +214,30 @@ WITH camp AS (
 SELECT task.*, (SELECT coalesce(array_agg(id), ARRAY[]::uuid[]) FROM assets) AS approved
 FROM task;
 
+-- name: judge_reject
+-- The Judge's rejection, one statement: the task in review at its version goes back to pending
+-- (the Planner re-plans it) and its judge_pending assets are rejected, with history. No campaign
+-- check: a rejection publishes nothing. Zero rows back means stale: nothing changed.
+WITH task AS (
+    UPDATE tasks t SET status = 'pending'
+    WHERE t.id = %(task_id)s AND t.status = 'review' AND t.version = %(task_version)s
+    RETURNING t.id, t.campaign_id, t.task_type, t.priority, t.status, t.context, t.created_at,
+              t.assigned_worker_id, t.version
+), assets AS (
+    UPDATE video_assets a SET status = 'rejected'
+    FROM task
+    WHERE a.task_id = task.id AND a.status = 'judge_pending'
+    RETURNING a.id
+), task_log AS (
+    INSERT INTO task_status_history (task_id, from_status, to_status, actor, reason)
+    SELECT id, 'review', 'pending', %(actor)s, %(reason)s FROM task
+), asset_log AS (
+    INSERT INTO asset_status_history (asset_id, from_status, to_status, actor, reason)
+    SELECT id, 'judge_pending', 'rejected', %(actor)s, %(reason)s FROM assets
+)
+SELECT task.*, (SELECT coalesce(array_agg(id), ARRAY[]::uuid[]) FROM assets) AS rejected
+FROM task;
+
 -- name: judge_commit_state
 SELECT c.status AS campaign_status, c.version AS campaign_version,
        t.status AS task_status, t.version AS task_version

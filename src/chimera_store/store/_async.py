@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import args_row, class_row, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -39,6 +39,7 @@ from chimera_store.records import (
     CampaignSummary,
     CleanCounts,
     JudgeCommit,
+    JudgeRejection,
     Page,
     PurgeCounts,
     StatusChange,
@@ -643,22 +644,10 @@ class AsyncStore:
             "reason": inputs.optional_text(reason, "reason", max_len=v.MAX_TEXT),
             "asset_ids": ids,
         }
-        state: dict[str, Any] | None = None
-        async with self._connection() as conn:
-            try:
-                cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(inputs.judge_statement(ids is not None), params)
-                row = await cur.fetchone()
-                if row is None:
-                    await cur.execute(query("judge_commit_state"), {"task_id": key})
-                    state = await cur.fetchone()
-            except psycopg.Error as exc:
-                raise translate(exc) from None
+        row, state = await self._judge(inputs.judge_statement(ids is not None), params)
         if row is not None:
             approved = list(row.pop("approved"))
             return JudgeCommit(task=Task(**row), approved_asset_ids=approved)
-        if state is None:
-            raise NotFound("task", key)
         raise StaleState(
             f"refused a stale commit of task {key}: campaign is {state['campaign_status']} at "
             f"version {state['campaign_version']} (expected active at {campaign_version}), task is "
@@ -666,6 +655,57 @@ class AsyncStore:
             f"{task_version})",
             **state,
         )
+
+    async def judge_reject(
+        self,
+        task_id: UUID | str,
+        *,
+        task_version: int,
+        actor: str,
+        reason: str | None = None,
+    ) -> JudgeRejection:
+        """Send a reviewed task back to the Planner (review -> pending) and reject its
+        judge_pending assets, atomically, with history.
+
+        Only if the task is still in `review` at `task_version`; otherwise StaleState and nothing
+        changes. No campaign check: a rejection publishes nothing.
+        """
+        key = v.check_uuid(task_id, "task_id")
+        params = {
+            "task_id": key,
+            "task_version": v.check_version(task_version, "task_version"),
+            "actor": v.check_text(actor, "actor"),
+            "reason": inputs.optional_text(reason, "reason", max_len=v.MAX_TEXT),
+        }
+        row, state = await self._judge(query("judge_reject"), params)
+        if row is not None:
+            rejected = list(row.pop("rejected"))
+            return JudgeRejection(task=Task(**row), rejected_asset_ids=rejected)
+        raise StaleState(
+            f"refused a stale rejection of task {key}: task is {state['task_status']} at version "
+            f"{state['task_version']} (expected review at {task_version})",
+            **state,
+        )
+
+    async def _judge(
+        self, statement: str | sql.Composed, params: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Run a Judge's statement: its row, or none and the task's and campaign's state then
+        (read on the same connection, to say why it was refused); NotFound for no such task."""
+        state: dict[str, Any] | None = None
+        async with self._connection() as conn:
+            try:
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(statement, params)
+                row = await cur.fetchone()
+                if row is None:
+                    await cur.execute(query("judge_commit_state"), {"task_id": params["task_id"]})
+                    state = await cur.fetchone()
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+        if row is None and state is None:
+            raise NotFound("task", params["task_id"])
+        return row, state or {}
 
     # --- reports -----------------------------------------------------------------------------
 
