@@ -159,14 +159,15 @@ def _live(
     story, worker, tid = plan.story, plan.worker, plan.row["id"]
     if story == NEVER_STARTED:
         return
-    tx.transition_task(
+    claimed = tx.transition_task(
         tid, "in_progress", actor=worker, reason="claimed from the queue", assigned_worker_id=worker
     )
     if story == WORKING:
         return  # its assets are drafts still
-    for asset in assets:
-        tx.transition_asset(asset, "judge_pending", actor=worker)
-    reviewed = tx.transition_task(tid, "review", actor=worker, reason="assets submitted")
+    submitted = tx.submit_task(
+        tid, task_version=claimed.version, actor=worker, reason="assets submitted"
+    )
+    reviewed = submitted.task
     if story == IN_REVIEW:
         return
     judge = rng.choice(JUDGES)

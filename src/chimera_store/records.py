@@ -109,6 +109,11 @@ class JudgeRejection(NamedTuple):
     rejected_asset_ids: list[UUID]
 
 
+class Submission(NamedTuple):
+    task: Task
+    submitted_asset_ids: list[UUID]
+
+
 T = TypeVar("T")
 
 

@@ -613,31 +613,47 @@ def test_saving_the_same_values_does_not_make_a_commit_stale(store: Any) -> None
     assert done.task.status == "complete" and done.task.version == t.version + 1
 
 
-def _worker_submits(store: Store, task_id: Any, task_version: int, me: str) -> None:
-    """The submission recipe of docs/api.md ("The Worker's claim and submission"), verbatim."""
-    with store.transaction() as tx:
-        for asset in tx.iterate(tx.list_assets, task_id=task_id, status="draft"):
-            tx.transition_asset(asset.id, "judge_pending", actor=me)
-        tx.transition_task(task_id, "review", actor=me, expected_version=task_version)
-
-
-def test_worker_submission_recipe_is_atomic(db_url: str) -> None:
-    with Store.open(db_url) as store:
-        c, a, t = world(store)
-        t = store.transition_task(t.id, "in_progress", actor="w1", assigned_worker_id="w1")
-        assets = [store.create_asset(a.id, t.id, "tiktok", "tier1", "r") for _ in range(3)]
-        # An operator took the task back and it was claimed again: the first Worker's
-        # submission is stale, and none of its assets moves.
-        store.transition_task(t.id, "pending", actor="operator", reason="worker stuck")
-        store.transition_task(t.id, "in_progress", actor="w2", assigned_worker_id="w2")
-        before = snapshot(db_url)
-        with pytest.raises(StaleState):
-            _worker_submits(store, t.id, t.version, "w1")
-        assert snapshot(db_url) == before
-        current = store.get_task(t.id)
-        _worker_submits(store, t.id, current.version, "w2")
-        assert store.get_task(t.id).status == "review"
-        assert {store.get_asset(x.id).status for x in assets} == {"judge_pending"}
+def test_worker_submission_is_atomic_and_refuses_stale_state(store: Any, db_url: str) -> None:
+    c, a, t = world(store)
+    t = store.transition_task(t.id, "in_progress", actor="w1", assigned_worker_id="w1")
+    assets = [store.create_asset(a.id, t.id, "tiktok", "tier1", "r") for _ in range(3)]
+    old = store.create_asset(a.id, t.id, "tiktok", "tier1", "r", status="rejected")  # stays
+    # An operator took the task back and it was claimed again: the first Worker's submission
+    # is stale, and none of its assets moves.
+    store.transition_task(t.id, "pending", actor="operator", reason="worker stuck")
+    store.transition_task(t.id, "in_progress", actor="w2", assigned_worker_id="w2")
+    before = snapshot(db_url)
+    with pytest.raises(StaleState) as info:
+        store.submit_task(t.id, task_version=t.version, actor="w1")
+    assert "stale submission" in str(info.value) and "expected in_progress at" in str(info.value)
+    assert snapshot(db_url) == before
+    current = store.get_task(t.id)
+    done = store.submit_task(t.id, task_version=current.version, actor="w2", reason="3 takes")
+    assert done.task == store.get_task(t.id)
+    assert (done.task.status, done.task.version) == ("review", current.version + 1)
+    assert sorted(done.submitted_asset_ids) == sorted(x.id for x in assets)
+    assert {store.get_asset(x.id).status for x in assets} == {"judge_pending"}
+    assert store.get_asset(old.id) == old
+    last = store.task_history(t.id)[-1]
+    assert (last.from_status, last.to_status, last.actor, last.reason) == (
+        "in_progress",
+        "review",
+        "w2",
+        "3 takes",
+    )
+    assert [h.to_status for h in store.asset_history(assets[0].id)] == ["judge_pending"]
+    # A task with no video (a reply) is submitted alone; a task in review cannot be again.
+    reply = store.create_task(c.id, "reply_comment", "low", CONTEXT)
+    reply = store.transition_task(reply.id, "in_progress", actor="w3")
+    alone = store.submit_task(reply.id, task_version=reply.version, actor="w3")
+    assert alone.submitted_asset_ids == [] and alone.task.status == "review"
+    with pytest.raises(StaleState):
+        store.submit_task(reply.id, task_version=alone.task.version, actor="w3")
+    with pytest.raises(NotFound):
+        store.submit_task(uuid.uuid4(), task_version=1, actor="w3")
+    with pytest.raises(InvalidInput) as bad:
+        store.submit_task(reply.id, task_version=True, actor="w3")
+    assert bad.value.field == "task_version"
 
 
 def test_judge_reject_is_atomic_and_refuses_stale_state(store: Any, db_url: str) -> None:

@@ -214,28 +214,30 @@ WITH camp AS (
 SELECT task.*, (SELECT coalesce(array_agg(id), ARRAY[]::uuid[]) FROM assets) AS approved
 FROM task;
 
--- name: judge_reject
--- The Judge's rejection, one statement: the task in review at its version goes back to pending
--- (the Planner re-plans it) and its judge_pending assets are rejected, with history. No campaign
--- check: a rejection publishes nothing. Zero rows back means stale: nothing changed.
+-- name: move_task_with_assets
+-- A task's move and its assets' in one statement, with history: the Worker's submission
+-- (in_progress -> review, draft assets -> judge_pending) and the Judge's rejection (review ->
+-- pending, judge_pending assets -> rejected). The task moves only from its status at its
+-- version; its assets in the given status follow it. Zero rows back means stale: nothing
+-- changed. The statuses are bound values: the data API passes only those two pairs of moves.
 WITH task AS (
-    UPDATE tasks t SET status = 'pending'
-    WHERE t.id = %(task_id)s AND t.status = 'review' AND t.version = %(task_version)s
+    UPDATE tasks t SET status = %(task_to)s
+    WHERE t.id = %(task_id)s AND t.status = %(task_from)s AND t.version = %(task_version)s
     RETURNING t.id, t.campaign_id, t.task_type, t.priority, t.status, t.context, t.created_at,
               t.assigned_worker_id, t.version
 ), assets AS (
-    UPDATE video_assets a SET status = 'rejected'
+    UPDATE video_assets a SET status = %(asset_to)s
     FROM task
-    WHERE a.task_id = task.id AND a.status = 'judge_pending'
+    WHERE a.task_id = task.id AND a.status = %(asset_from)s
     RETURNING a.id
 ), task_log AS (
     INSERT INTO task_status_history (task_id, from_status, to_status, actor, reason)
-    SELECT id, 'review', 'pending', %(actor)s, %(reason)s FROM task
+    SELECT id, %(task_from)s, %(task_to)s, %(actor)s, %(reason)s FROM task
 ), asset_log AS (
     INSERT INTO asset_status_history (asset_id, from_status, to_status, actor, reason)
-    SELECT id, 'judge_pending', 'rejected', %(actor)s, %(reason)s FROM assets
+    SELECT id, %(asset_from)s, %(asset_to)s, %(actor)s, %(reason)s FROM assets
 )
-SELECT task.*, (SELECT coalesce(array_agg(id), ARRAY[]::uuid[]) FROM assets) AS rejected
+SELECT task.*, (SELECT coalesce(array_agg(id), ARRAY[]::uuid[]) FROM assets) AS moved
 FROM task;
 
 -- name: judge_commit_state

@@ -43,6 +43,7 @@ from chimera_store.records import (
     Page,
     PurgeCounts,
     StatusChange,
+    Submission,
     Task,
     VideoAsset,
     encode_cursor,
@@ -644,7 +645,7 @@ class AsyncStore:
             "reason": inputs.optional_text(reason, "reason", max_len=v.MAX_TEXT),
             "asset_ids": ids,
         }
-        row, state = await self._judge(inputs.judge_statement(ids is not None), params)
+        row, state = await self._compare_and_set(inputs.judge_statement(ids is not None), params)
         if row is not None:
             approved = list(row.pop("approved"))
             return JudgeCommit(task=Task(**row), approved_asset_ids=approved)
@@ -670,28 +671,82 @@ class AsyncStore:
         Only if the task is still in `review` at `task_version`; otherwise StaleState and nothing
         changes. No campaign check: a rejection publishes nothing.
         """
+        task, rejected = await self._move_with_assets(
+            "rejection",
+            task_id,
+            ("review", "pending"),
+            ("judge_pending", "rejected"),
+            task_version=task_version,
+            actor=actor,
+            reason=reason,
+        )
+        return JudgeRejection(task=task, rejected_asset_ids=rejected)
+
+    async def submit_task(
+        self,
+        task_id: UUID | str,
+        *,
+        task_version: int,
+        actor: str,
+        reason: str | None = None,
+    ) -> Submission:
+        """The Worker's submission: the task in progress goes to review and its draft assets to
+        judge_pending, atomically, with history, so a Judge never sees a task in review whose
+        assets are not yet submitted.
+
+        Only if the task is still `in_progress` at `task_version` (e.g. not taken back by an
+        operator meanwhile); otherwise StaleState and nothing changes.
+        """
+        task, submitted = await self._move_with_assets(
+            "submission",
+            task_id,
+            ("in_progress", "review"),
+            ("draft", "judge_pending"),
+            task_version=task_version,
+            actor=actor,
+            reason=reason,
+        )
+        return Submission(task=task, submitted_asset_ids=submitted)
+
+    async def _move_with_assets(
+        self,
+        what: str,
+        task_id: UUID | str,
+        task_move: tuple[str, str],
+        asset_move: tuple[str, str],
+        *,
+        task_version: int,
+        actor: str,
+        reason: str | None,
+    ) -> tuple[Task, list[UUID]]:
+        """One of the two fixed moves of a task with its assets (move_task_with_assets)."""
         key = v.check_uuid(task_id, "task_id")
         params = {
             "task_id": key,
             "task_version": v.check_version(task_version, "task_version"),
             "actor": v.check_text(actor, "actor"),
             "reason": inputs.optional_text(reason, "reason", max_len=v.MAX_TEXT),
+            "task_from": task_move[0],
+            "task_to": task_move[1],
+            "asset_from": asset_move[0],
+            "asset_to": asset_move[1],
         }
-        row, state = await self._judge(query("judge_reject"), params)
+        row, state = await self._compare_and_set(query("move_task_with_assets"), params)
         if row is not None:
-            rejected = list(row.pop("rejected"))
-            return JudgeRejection(task=Task(**row), rejected_asset_ids=rejected)
+            moved = list(row.pop("moved"))
+            return Task(**row), moved
         raise StaleState(
-            f"refused a stale rejection of task {key}: task is {state['task_status']} at version "
-            f"{state['task_version']} (expected review at {task_version})",
+            f"refused a stale {what} of task {key}: task is {state['task_status']} at version "
+            f"{state['task_version']} (expected {task_move[0]} at {task_version})",
             **state,
         )
 
-    async def _judge(
+    async def _compare_and_set(
         self, statement: str | sql.Composed, params: dict[str, Any]
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """Run a Judge's statement: its row, or none and the task's and campaign's state then
-        (read on the same connection, to say why it was refused); NotFound for no such task."""
+        """Run a task's compare-and-set statement (the Judge's, the Worker's submission): its row,
+        or none and the task's and campaign's state then (read on the same connection, to say
+        why it was refused); NotFound for no such task."""
         state: dict[str, Any] | None = None
         async with self._connection() as conn:
             try:
