@@ -444,9 +444,12 @@ def test_status_prints_each_field_on_one_line(db_url: str) -> None:
     result = cli(make_conninfo(db_url, application_name=name), "status")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].startswith("database ") and f"application_name={name}" in lines[0]
-    assert lines[1].startswith("server ") and "PostgreSQL" in lines[1]
-    assert lines[3].split() == ["head", head_revision()]
+    assert lines[0].split() == ["chimera-store", chimera_store.__version__]
+    assert lines[1].startswith("database ") and f"application_name={name}" in lines[1]
+    assert lines[2].startswith("server ") and "PostgreSQL" in lines[2]
+    assert lines[4].split() == ["head", head_revision()]
+    data = json.loads(cli(db_url, "status", "--json").stdout)
+    assert data["chimera_store_version"] == chimera_store.__version__
     assert lines[-1].split() == ["rows", "in", "video_assets", "0"]
 
 

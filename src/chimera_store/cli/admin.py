@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chimera_store import migrator
+from chimera_store import __version__, migrator
 from chimera_store.cli.common import (
     ENV_EPILOG,
     EXIT_DIFFERENCES,
@@ -114,10 +114,12 @@ def status(
     info = migrator.status(target.url, embedded=target.embedded)
     data = info.as_dict()
     data["url"] = target.masked_url
+    data["chimera_store_version"] = __version__
     if as_json:
         print_json(data)
         return
     fields = [
+        ("chimera-store", __version__),
         ("database", target.masked_url),
         (
             "server",
