@@ -882,9 +882,8 @@ class Store:
         skipped, never waited on). `archive` receives each task (with assets and history) before
         its batch is deleted. `dry_run` only counts.
         """
-        if before is None:
+        if inputs.aware_datetime(before, "before") is None:  # required here
             raise InvalidInput("before", "must be a timezone-aware datetime")
-        inputs.aware_datetime(before, "before")
         v.check_int(batch_size, "batch_size", 1, 10_000)
         if dry_run:
             with self._connection() as conn:
