@@ -593,6 +593,10 @@ def test_collections_passed_as_one_item_are_refused(store: Any, db_url: str) -> 
     with pytest.raises(InvalidInput) as info:
         store.clean(datetime.now(UTC), batch_size=True)
     assert info.value.field == "batch_size"
+    for cutoff in (None, datetime(2026, 1, 1), "2026-01-01T00:00:00+00:00"):
+        with pytest.raises(InvalidInput) as info:
+            store.clean(cutoff, dry_run=True)
+        assert info.value.field == "before" and "timezone-aware" in info.value.reason
     for lister in (store.list_agents, store.list_tasks):  # None listed every campaign's rows
         with pytest.raises(InvalidInput) as info:
             lister(None)
