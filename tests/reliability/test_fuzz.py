@@ -249,6 +249,31 @@ def test_filters_never_inject(world: Any, db_url: str, value: Any, field: str) -
     assert counts(db_url) == before
 
 
+@FUZZ
+@given(actor=text, reason=st.one_of(st.none(), text))
+def test_submission_and_rejection_texts(world: Any, actor: Any, reason: Any) -> None:
+    """The Worker's and the Judge's one-statement moves bind actor and reason like any value:
+    stored exactly in the history, or InvalidInput and nothing moved."""
+    store, c, a, _ = world
+    task = store.create_task(c.id, "generate_content", "low", {"goal_description": "g"})
+    asset = store.create_asset(a.id, task.id, "tiktok", "tier1", "r")
+    task = store.transition_task(task.id, "in_progress", actor="w")
+    try:
+        done = store.submit_task(task.id, task_version=task.version, actor=actor, reason=reason)
+    except InvalidInput:
+        assert store.get_task(task.id) == task and store.get_asset(asset.id) == asset
+        assert len(store.task_history(task.id)) == 1 and store.asset_history(asset.id) == []
+        return
+    assert done.submitted_asset_ids == [asset.id]
+    rejected = store.judge_reject(
+        task.id, task_version=done.task.version, actor=actor, reason=reason
+    )
+    assert rejected.task.status == "pending" and rejected.rejected_asset_ids == [asset.id]
+    moves = [(h.to_status, h.actor, h.reason) for h in store.asset_history(asset.id)]
+    assert moves == [("judge_pending", actor, reason), ("rejected", actor, reason)]
+    assert [(h.actor, h.reason) for h in store.task_history(task.id)[1:]] == [(actor, reason)] * 2
+
+
 def _not_uuid(value: Any) -> bool:
     try:
         uuid.UUID(str(value))
