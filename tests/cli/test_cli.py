@@ -225,6 +225,37 @@ def test_show_with_history_and_export_import_round_trip(seeded: str, db_url: str
     assert asset.exit_code == 0 and "metadata" in json.loads(asset.stdout)
 
 
+def test_a_campaigns_tasks_export_and_replay_exactly(seeded: str) -> None:
+    source = str(_id("campaign", 1))
+
+    def tasks_of(campaign: str) -> list[tuple[Any, ...]]:
+        with psycopg.connect(seeded) as conn:
+            return conn.execute(
+                "SELECT id, task_type, priority, status, context, created_at, assigned_worker_id "
+                "FROM tasks WHERE campaign_id = %s ORDER BY id",
+                (campaign,),
+            ).fetchall()
+
+    stored = tasks_of(source)
+    exported = cli(seeded, "tasks", "export", "--campaign", source)
+    assert exported.exit_code == 0, exported.output
+    payloads = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert sorted(p["task_id"] for p in payloads) == sorted(str(t[0]) for t in stored)
+    review = cli(seeded, "tasks", "export", "--campaign", source, "--status", "review")
+    in_review = [json.loads(line) for line in review.stdout.splitlines()]
+    assert in_review and {p["status"] for p in in_review} == {"review"}
+    # The campaign goes (with its assets and history); its tasks come back in a new one.
+    assert cli(seeded, "campaign", "purge", source, "--yes").exit_code == 0
+    target = json.loads(cli(seeded, "campaign", "create", "Again", "--goal", "g", "--json").stdout)
+    replayed = cli(
+        seeded, "tasks", "import", "-", "--campaign", target["id"], input=exported.stdout
+    )
+    assert replayed.exit_code == 0, replayed.output
+    assert tasks_of(target["id"]) == stored
+    missing = cli(seeded, "tasks", "export", "--campaign", source)
+    assert missing.exit_code == 8 and missing.stdout == ""
+
+
 def test_import_is_all_or_nothing(seeded: str) -> None:
     before = rows(seeded, "tasks")
     good = json.loads(cli(seeded, "task", "export", str(_id("task", 1))).stdout)

@@ -44,7 +44,9 @@ agents_app = typer.Typer(help="List agents.", no_args_is_help=True, cls=RecordCo
 agent_app = typer.Typer(
     help="Create, show or change one agent.", no_args_is_help=True, cls=RecordCommands
 )
-tasks_app = typer.Typer(help="List or import tasks.", no_args_is_help=True, cls=RecordCommands)
+tasks_app = typer.Typer(
+    help="List, export or import tasks.", no_args_is_help=True, cls=RecordCommands
+)
 task_app = typer.Typer(
     help="Show, export, change, move or review one task; print the payload schema.",
     no_args_is_help=True,
@@ -593,6 +595,34 @@ class JsonLines:
             if exc.position is not None:
                 exc.at_record(exc.position, shown_as=f"line {self.line_of(exc.position)}")
             raise
+
+
+@tasks_app.command("export", epilog=ENV_EPILOG)
+@handle_errors
+def tasks_export(
+    ctx: typer.Context,
+    campaign: Annotated[str, typer.Option("--campaign", help="Campaign id.")],
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    task_type: Annotated[str | None, typer.Option("--type", help="Only this task type.")] = None,
+    since: Since = None,
+    before: Before = None,
+) -> None:
+    """Print a campaign's tasks as queue payloads (JSON lines, newest first), for replay.
+
+    What `task export` prints for one task, for every task that matches, read page by page;
+    `tasks import` takes the file back (in another database, or after a purge).
+    """
+    with open_store(ctx) as store:
+        store.get_campaign(check_uuid(campaign, "campaign_id"))  # no such campaign: exit 8
+        for task in store.iterate(
+            store.list_tasks,
+            campaign,
+            status=status,
+            task_type=task_type,
+            created_from=_parse_time(since, "--since"),
+            created_before=_parse_time(before, "--before"),
+        ):
+            print_json(task_to_payload(task))
 
 
 @tasks_app.command("import", epilog=ENV_EPILOG)
