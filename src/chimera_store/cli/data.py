@@ -427,7 +427,8 @@ def assets_list(
     platform: Annotated[str | None, typer.Option(help="Only this platform.")] = None,
     tier: Annotated[str | None, typer.Option(help="Only this tier.")] = None,
     metadata: Annotated[
-        list[str] | None, typer.Option(help="key=value the metadata must contain (repeatable).")
+        list[str] | None,
+        typer.Option(metavar="KEY=VALUE", help="The metadata must contain it (repeatable)."),
     ] = None,
     since: Since = None,
     before: Before = None,

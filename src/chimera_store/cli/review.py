@@ -33,7 +33,9 @@ def task_approve(
     asset_ids: Annotated[
         list[str] | None,
         typer.Option(
-            "--asset", help="Approve only this submitted asset (repeatable); default: all."
+            "--asset",
+            metavar="ID",
+            help="Approve only this submitted asset (repeatable); default: all.",
         ),
     ] = None,
     task_version: TaskVersion = None,

@@ -207,10 +207,14 @@ def asset_set_metadata(
     asset_id: Annotated[str, typer.Argument(help="Asset id.")],
     metadata: Annotated[
         list[str] | None,
-        typer.Argument(help="KEY=VALUE pairs; VALUE is JSON if it parses (30, true), else text."),
+        typer.Argument(
+            metavar="KEY=VALUE",
+            help="Pairs to set; VALUE is JSON if it parses (30, true), else text.",
+        ),
     ] = None,
     remove_keys: Annotated[
-        list[str] | None, typer.Option("--unset", help="Remove this key (repeatable).")
+        list[str] | None,
+        typer.Option("--unset", metavar="KEY", help="Remove this key (repeatable)."),
     ] = None,
     replace: Annotated[
         bool,
