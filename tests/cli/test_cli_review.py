@@ -94,7 +94,7 @@ def test_approve_completes_the_task_and_approves_its_submitted_assets(seeded: st
 
 
 def test_refused_verdicts_change_nothing(seeded: str) -> None:
-    (task_id, version, _assets), _second = _in_review(seeded, 2)
+    (task_id, version, _assets), other = _in_review(seeded, 2)
     before = snapshot(seeded)
     cases = [
         # The task changed since the version the operator reviewed.
@@ -106,6 +106,8 @@ def test_refused_verdicts_change_nothing(seeded: str) -> None:
         ),
         (["task", "reject", task_id], 2, "--reason"),  # a rejection says why
         (["task", "approve", task_id, "--asset", "nope"], 10, "--asset: not a UUID"),
+        # A real asset, but not one this task submitted: refused, not silently skipped.
+        (["task", "approve", task_id, "--asset", other[2][0]], 10, "not a submitted asset"),
         (["task", "approve", task_id, "--task-version", "0"], 10, "--task-version:"),
         (["task", "approve", str(_id("task", 999_999))], 8, "not found"),
     ]
