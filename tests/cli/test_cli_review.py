@@ -141,3 +141,16 @@ def test_a_paused_campaign_refuses_approval_but_not_rejection(seeded: str) -> No
     actor = _last_history(seeded, "task_status_history", "task_id", task_id)
     assert actor[:2] == ("review", "pending") and actor[3] == "off-brand"
     assert str(actor[2]).startswith("operator")  # the login name when --actor is not given
+
+
+def test_task_show_keeps_a_long_actor_whole(seeded: str) -> None:
+    (task_id, _version, _assets), _other = _in_review(seeded, 2)
+    actor = "operator:reviewer-with-a-long-login-name"
+    assert cli(seeded, "task", "reject", task_id, "--reason", "r", "--actor", actor).exit_code == 0
+    shown = cli(seeded, "task", "show", task_id)  # the runner's console: 80 columns
+    assert shown.exit_code == 0, shown.output
+    assert "\u2026" not in shown.output  # no cell cut short with an ellipsis
+    rows = [line.split("\u2502") for line in shown.output.splitlines()]
+    rows = [r for r in rows if len(r) == 7]  # the history table's lines: 5 cells
+    last = max(i for i, r in enumerate(rows) if r[1].strip())  # where its last row starts
+    assert "".join(r[4].strip() for r in rows[last:]) == actor  # folded over its lines

@@ -485,7 +485,8 @@ def _show(record: Any, history: list[Any], as_json: bool) -> None:
     hist = Table(title="status history")
     hist.add_column("at", no_wrap=True)  # a time split over two lines reads badly
     for column in ("from", "to", "actor", "reason"):
-        hist.add_column(column)
+        # Folded, never cut short: "operator:ro…" lost who it was in an 80-column terminal.
+        hist.add_column(column, overflow="fold")
     for h in history:
         hist.add_row(_cell(h.at), h.from_status or "-", h.to_status, h.actor, h.reason or "")
     out.print(hist)
