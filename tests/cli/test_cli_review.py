@@ -9,36 +9,10 @@ from typing import Any
 import psycopg
 
 from chimera_store.demo import _id
-from tests.cli.conftest import cli
+from tests.cli.conftest import cli, tasks_in_review
 from tests.helpers import snapshot
 
 CAMPAIGN = str(_id("campaign", 0))
-
-
-def _in_review(url: str, n: int) -> list[tuple[str, int, list[str]]]:
-    """n tasks in review of the first campaign: id, version, their submitted assets."""
-    with psycopg.connect(url) as conn:
-        tasks = conn.execute(
-            "SELECT id::text, version FROM tasks WHERE campaign_id = %s AND status = 'review' "
-            "AND EXISTS (SELECT 1 FROM video_assets a WHERE a.task_id = tasks.id "
-            "AND a.status = 'judge_pending') ORDER BY id LIMIT %s",
-            (CAMPAIGN, n),
-        ).fetchall()
-        return [
-            (
-                tid,
-                version,
-                [
-                    str(r[0])
-                    for r in conn.execute(
-                        "SELECT id FROM video_assets WHERE task_id = %s "
-                        "AND status = 'judge_pending' ORDER BY id",
-                        (tid,),
-                    )
-                ],
-            )
-            for tid, version in tasks
-        ]
 
 
 def _statuses(url: str, task_id: str) -> tuple[str, dict[str, str]]:
@@ -63,7 +37,7 @@ def _last_history(url: str, table: str, key: str, record_id: str) -> tuple[Any, 
 
 
 def test_approve_completes_the_task_and_approves_its_submitted_assets(seeded: str) -> None:
-    (task_id, version, submitted), (other_id, _v, other_assets) = _in_review(seeded, 2)
+    (task_id, version, submitted), (other_id, _v, other_assets) = tasks_in_review(seeded, 2)
     _status, before = _statuses(seeded, task_id)
     done = cli(seeded, "task", "approve", task_id, "--actor", "reviewer-ana", "--reason", "ok")
     assert done.exit_code == 0, done.output
@@ -94,7 +68,7 @@ def test_approve_completes_the_task_and_approves_its_submitted_assets(seeded: st
 
 
 def test_refused_verdicts_change_nothing(seeded: str) -> None:
-    (task_id, version, _assets), other = _in_review(seeded, 2)
+    (task_id, version, _assets), other = tasks_in_review(seeded, 2)
     before = snapshot(seeded)
     cases = [
         # The task changed since the version the operator reviewed.
@@ -125,7 +99,7 @@ def test_refused_verdicts_change_nothing(seeded: str) -> None:
 
 
 def test_a_paused_campaign_refuses_approval_but_not_rejection(seeded: str) -> None:
-    (task_id, version, submitted), _second = _in_review(seeded, 2)
+    (task_id, version, submitted), _second = tasks_in_review(seeded, 2)
     assert cli(seeded, "campaign", "set-status", CAMPAIGN, "paused").exit_code == 0
     before = snapshot(seeded)
     refused = cli(seeded, "task", "approve", task_id)
@@ -141,16 +115,3 @@ def test_a_paused_campaign_refuses_approval_but_not_rejection(seeded: str) -> No
     actor = _last_history(seeded, "task_status_history", "task_id", task_id)
     assert actor[:2] == ("review", "pending") and actor[3] == "off-brand"
     assert str(actor[2]).startswith("operator")  # the login name when --actor is not given
-
-
-def test_task_show_keeps_a_long_actor_whole(seeded: str) -> None:
-    (task_id, _version, _assets), _other = _in_review(seeded, 2)
-    actor = "operator:reviewer-with-a-long-login-name"
-    assert cli(seeded, "task", "reject", task_id, "--reason", "r", "--actor", actor).exit_code == 0
-    shown = cli(seeded, "task", "show", task_id)  # the runner's console: 80 columns
-    assert shown.exit_code == 0, shown.output
-    assert "\u2026" not in shown.output  # no cell cut short with an ellipsis
-    rows = [line.split("\u2502") for line in shown.output.splitlines()]
-    rows = [r for r in rows if len(r) == 7]  # the history table's lines: 5 cells
-    last = max(i for i, r in enumerate(rows) if r[1].strip())  # where its last row starts
-    assert "".join(r[4].strip() for r in rows[last:]) == actor  # folded over its lines

@@ -469,6 +469,9 @@ def assets_list(
 def print_record(record: Any) -> None:
     """One record as a two-column table, field by field."""
     table = Table(show_header=False)
+    table.add_column(no_wrap=True)
+    # Folded, never cut short: a metadata URL longer than the column ended in "…".
+    table.add_column(overflow="fold")
     for key, value in to_dict(record).items():
         table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
     out.print(table)
