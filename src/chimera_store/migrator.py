@@ -158,6 +158,23 @@ def existing_tables(driver: psycopg.Connection[Any]) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+def schema_behind(revisions: list[str] | None) -> str | None:
+    """Why a database at these revisions (None: no version table) lacks what this code needs,
+    or None when it has it: at head, or at a revision newer than this code knows (a newer
+    chimera-store migrated it; its migrations keep older code working, so it may run on)."""
+    known = [rev for rev, _down, _message in history()]
+    head = known[-1]
+    if not revisions:
+        return "the database has no chimera-store schema; run `chimera-store migrate`"
+    older = [rev for rev in revisions if rev in known and rev != head]
+    if older:
+        return (
+            f"the database schema is at {', '.join(older)} and this version of chimera-store "
+            f"needs {head}; run `chimera-store migrate`"
+        )
+    return None
+
+
 def _known(revisions: list[str]) -> None:
     scripts = script_directory()
     for rev in revisions:

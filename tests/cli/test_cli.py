@@ -392,6 +392,13 @@ def test_version_names_the_package_and_its_schema_head() -> None:
     assert result.stdout == f"chimera-store {installed} (schema head {head_revision()})\n"
 
 
+def test_data_commands_on_a_database_never_migrated(empty_db_url: str) -> None:
+    for args in (["campaigns", "list"], ["task", "show", str(uuid.UUID(int=1))]):
+        result = cli(empty_db_url, *args)
+        assert result.exit_code == 5, result.output
+        assert "no chimera-store schema; run `chimera-store migrate`" in result.output
+
+
 def test_unreachable_and_bad_url_exit_codes() -> None:
     bad = run_cli("status", url="postgresql://nobody:hunter2@127.0.0.1:1/x")
     assert bad.returncode == 4 and "hunter2" not in bad.stderr + bad.stdout

@@ -22,9 +22,11 @@ from chimera_store import (
     InvalidTransition,
     NotFound,
     ParentNotFound,
+    SchemaError,
     StaleState,
     TransactionAborted,
     jsonb_loads,
+    migrator,
 )
 from chimera_store.payload import payload_json_schema, task_to_payload
 from chimera_store.store import AsyncStore, Store
@@ -981,6 +983,36 @@ def test_pool_grows_while_calls_wait_and_drops_idle_connections(db_url: str) -> 
         assert store.list_campaigns().items == []
     finally:
         store.close()
+
+
+def test_open_refuses_a_database_without_this_versions_migrations(
+    empty_db_url: str, db_url: str
+) -> None:
+    # No schema at all: refused at open, not at the first call that needs a table.
+    with pytest.raises(SchemaError) as info:
+        Store.open(empty_db_url)
+    assert "no chimera-store schema" in str(info.value) and "chimera-store migrate" in str(
+        info.value
+    )
+    # One migration behind: the store would run without what that migration changed.
+    head = migrator.head_revision()
+    migrator.downgrade("-1", db_url)
+    behind = migrator.history()[-2][0]
+    for opening in (
+        lambda: Store.open(db_url),
+        lambda: asyncio.run(AsyncStore.open(db_url)),
+    ):
+        with pytest.raises(SchemaError) as info:
+            opening()
+        assert f"at {behind}" in str(info.value) and f"needs {head}" in str(info.value)
+    with Store.open(db_url, check_schema=False) as unchecked:  # the caller's choice
+        assert unchecked.list_campaigns().items == []
+    # A revision this code does not know: a newer chimera-store migrated; this one runs on.
+    migrator.migrate(db_url)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    with Store.open(db_url) as newer:
+        assert newer.list_campaigns().items == []
 
 
 def test_store_built_from_the_wrong_thing_says_what_it_takes(db_url: str) -> None:

@@ -32,6 +32,7 @@ from chimera_store.errors import (
     InvalidInput,
     InvalidTransition,
     NotFound,
+    SchemaError,
     StaleState,
 )
 from chimera_store.jsonb_loads import adapters as jsonb_adapters
@@ -105,11 +106,14 @@ class Store:
         connect_timeout: float = 30.0,
         prepare_threshold: int | None = 5,
         max_idle: float = 600.0,
+        check_schema: bool = True,
     ) -> Store:
         """A store over a new connection pool. `prepare_threshold=None` for pgbouncer < 1.21.
 
         The pool grows up to `max_size` while calls wait and closes connections idle for
-        `max_idle` seconds, down to `min_size` (docs/api.md: why `min_size` should stay low)."""
+        `max_idle` seconds, down to `min_size` (docs/api.md: why `min_size` should stay low).
+        With `check_schema`, a database without this version's migrations is refused at once
+        (SchemaError) rather than at the first call that needs them."""
         target_url = url or resolve_target().url
         # One direct attempt first: a refused login or a missing database is final, so it is
         # reported at once instead of after the pool has retried for `connect_timeout` seconds.
@@ -140,6 +144,12 @@ class Store:
             if failure is not None:
                 raise translate_connect_error(failure) from None
             raise DatabaseUnavailable("timed out connecting to the database") from None
+        if check_schema:
+            try:
+                _check_schema(pool)
+            except BaseException:
+                pool.close()
+                raise
         return cls(pool, owns_pool=True)
 
     def close(self) -> None:
@@ -942,6 +952,25 @@ def _transition_params(
         "idempotency_key": inputs.optional_text(idempotency_key, "idempotency_key"),
         "expected_version": inputs.optional_version(expected_version),
     }
+
+
+def _check_schema(pool: ConnectionPool[Connection[Any]]) -> None:
+    """SchemaError when the database lacks migrations this code needs (see `open`)."""
+    from chimera_store.migrator import schema_behind  # Alembic's scripts: only when opening
+
+    with pool.connection() as conn:
+        try:
+            cur = conn.execute(query("version_table_exists"))
+            row = cur.fetchone()
+            revisions: list[str] | None = None
+            if row is not None and row[0]:
+                cur = conn.execute(query("current_revisions"))
+                revisions = [str(r[0]) for r in cur.fetchall()]
+        except psycopg.Error as exc:
+            raise translate(exc) from None
+    problem = schema_behind(revisions)
+    if problem is not None:
+        raise SchemaError(problem)
 
 
 def _connect_once(url: str, connect_timeout: float) -> psycopg.Error | None:
