@@ -164,10 +164,9 @@ def _live(
     )
     if story == WORKING:
         return  # its assets are drafts still
-    submitted = tx.submit_task(
+    reviewed = tx.submit_task(
         tid, task_version=claimed.version, actor=worker, reason="assets submitted"
-    )
-    reviewed = submitted.task
+    ).task
     if story == IN_REVIEW:
         return
     judge = rng.choice(JUDGES)

@@ -162,17 +162,18 @@ def schema_behind(revisions: list[str] | None) -> str | None:
     """Why a database at these revisions (None: no version table) lacks what this code needs,
     or None when it has it: at head, or at a revision newer than this code knows (a newer
     chimera-store migrated it; its migrations keep older code working, so it may run on)."""
-    known = [rev for rev, _down, _message in history()]
-    head = known[-1]
     if not revisions:
         return "the database has no chimera-store schema; run `chimera-store migrate`"
-    older = [rev for rev in revisions if rev in known and rev != head]
-    if older:
-        return (
-            f"the database schema is at {', '.join(older)} and this version of chimera-store "
-            f"needs {head}; run `chimera-store migrate`"
-        )
-    return None
+    try:
+        ensure_known_revisions(revisions)
+    except SchemaNewerThanCode:
+        return None
+    if not pending_revisions(revisions):
+        return None
+    return (
+        f"the database schema is at {', '.join(revisions)} and this version of chimera-store "
+        f"needs {head_revision()}; run `chimera-store migrate`"
+    )
 
 
 def _known(revisions: list[str]) -> None:

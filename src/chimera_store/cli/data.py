@@ -64,6 +64,8 @@ asset_app = typer.Typer(
 Json = Annotated[bool, typer.Option("--json", help="JSON (JSON lines for lists) for scripts.")]
 Limit = Annotated[int, typer.Option(help="Page size (1-1000).", min=1, max=1000)]
 Cursor = Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")]
+StatusFilter = Annotated[str | None, typer.Option("--status", help="Only this status.")]
+TaskTypeFilter = Annotated[str | None, typer.Option("--type", help="Only this task type.")]
 Since = Annotated[
     str | None,
     typer.Option(
@@ -245,7 +247,7 @@ def _report(store: Store, summary: CampaignSummary) -> None:
 @handle_errors
 def campaigns_list(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    status: StatusFilter = None,
     limit: Limit = 100,
     cursor: Cursor = None,
     as_json: Json = False,
@@ -383,8 +385,8 @@ def agents_list(
 def tasks_list(
     ctx: typer.Context,
     campaign: Annotated[str, typer.Option("--campaign", help="Campaign id.")],
-    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
-    task_type: Annotated[str | None, typer.Option("--type", help="Only this task type.")] = None,
+    status: StatusFilter = None,
+    task_type: TaskTypeFilter = None,
     priority: Annotated[str | None, typer.Option(help="Only this priority.")] = None,
     assigned_worker_id: Annotated[
         str | None, typer.Option("--worker", help="Only tasks assigned to this worker.")
@@ -423,7 +425,7 @@ def assets_list(
     campaign: Annotated[str | None, typer.Option("--campaign", help="Campaign id.")] = None,
     agent: Annotated[str | None, typer.Option("--agent", help="Agent id.")] = None,
     task: Annotated[str | None, typer.Option("--task", help="Task id.")] = None,
-    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    status: StatusFilter = None,
     platform: Annotated[str | None, typer.Option(help="Only this platform.")] = None,
     tier: Annotated[str | None, typer.Option(help="Only this tier.")] = None,
     metadata: Annotated[
@@ -607,8 +609,8 @@ class JsonLines:
 def tasks_export(
     ctx: typer.Context,
     campaign: Annotated[str, typer.Option("--campaign", help="Campaign id.")],
-    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
-    task_type: Annotated[str | None, typer.Option("--type", help="Only this task type.")] = None,
+    status: StatusFilter = None,
+    task_type: TaskTypeFilter = None,
     since: Since = None,
     before: Before = None,
 ) -> None:
