@@ -58,6 +58,7 @@ def root(
     # The pool logs each failed connection attempt as a warning; the command reports the final
     # error itself, in one line, so the retries would only be noise on the terminal.
     logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
+    logging.getLogger("chimera_store.pool").setLevel(logging.CRITICAL)
     ctx.obj = State(database_url=database_url)
 
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from chimera_store.dberrors import (
 )
 from chimera_store.errors import (
     ChimeraError,
+    ConnectionLost,
     DatabaseUnavailable,
     InvalidInput,
     InvalidTransition,
@@ -34,6 +36,7 @@ from chimera_store.errors import (
     StaleState,
 )
 from chimera_store.jsonb_loads import adapters as jsonb_adapters
+from chimera_store.liveness import server_hung_up
 from chimera_store.records import (
     Agent,
     Campaign,
@@ -67,6 +70,8 @@ R = TypeVar("R", Campaign, Agent, Task, VideoAsset)
 S = TypeVar("S", Task, VideoAsset)  # records with a status life cycle
 T = TypeVar("T")
 _COPY_LINE = re.compile(r"COPY \w+, line (\d+)")
+_log = logging.getLogger("chimera_store.pool")
+_RECHECK_TIMEOUT = 5.0  # s: the direct attempt that says why the pool timed out
 
 
 class AsyncStore:
@@ -120,12 +125,17 @@ class AsyncStore:
         failure = await _connect_once(target_url, connect_timeout)
         if failure is not None and connect_failure_is_final(failure):
             raise translate_connect_error(failure)
+
+        async def check(conn: AsyncConnection[Any]) -> None:
+            await _refresh_if_hung_up(pool, conn)
+
         pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             target_url,
             min_size=min_size,
             max_size=max_size,
             timeout=connect_timeout,
             max_idle=max_idle,
+            check=check,
             open=False,
             kwargs={
                 "context": jsonb_adapters(),
@@ -172,6 +182,14 @@ class AsyncStore:
             async with self._pool.connection() as conn:
                 yield conn
         except PoolTimeout:
+            # Either every connection is busy or the pool cannot open one: a direct attempt
+            # tells which (only on this slow path), so a server that is down is not reported
+            # as a busy pool. (A caller's pool may log in with kwargs this URL lacks: not tried.)
+            url = self._pool.conninfo
+            if self._owns_pool and isinstance(url, str):  # a caller's pool: its own kwargs
+                failure = await _connect_once(url, _RECHECK_TIMEOUT)
+                if failure is not None:
+                    raise translate_connect_error(failure) from None
             raise DatabaseUnavailable(
                 f"no database connection free within {self._pool.timeout:g} s (all "
                 f"{self._pool.max_size} of the pool's connections in use; inside "
@@ -969,6 +987,24 @@ async def _check_schema(pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None
     problem = schema_behind(revisions)
     if problem is not None:
         raise SchemaError(problem)
+
+
+async def _refresh_if_hung_up(
+    pool: AsyncConnectionPool[AsyncConnection[Any]], conn: AsyncConnection[Any]
+) -> None:
+    """The pool's checkout check (see liveness.py). A connection the server hung up on is
+    closed, and so is every other idle one (a restart ends them all): the caller then waits for
+    a new connection instead of drawing the dead ones in turn, which the pool would space out
+    by a backoff of 1 s, then 2 s, ... The raise makes the pool discard it and try again."""
+    if not server_hung_up(conn):
+        return
+    _log.warning(
+        "the database server closed an idle pooled connection (restarted or ended the "
+        "session); reconnecting the pool"
+    )
+    await conn.close()
+    await pool.drain()
+    raise ConnectionLost("the server closed this idle connection")
 
 
 async def _connect_once(url: str, connect_timeout: float) -> psycopg.Error | None:
