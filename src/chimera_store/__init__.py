@@ -15,7 +15,9 @@ from chimera_store.errors import (
     SchemaError,
     SchemaNewerThanCode,
     StaleState,
+    StatementCancelled,
     TransactionAborted,
+    TransactionConflict,
 )
 
 __version__ = "0.1.0"
@@ -35,6 +37,8 @@ __all__ = [
     "SchemaError",
     "SchemaNewerThanCode",
     "StaleState",
+    "StatementCancelled",
     "TransactionAborted",
+    "TransactionConflict",
     "__version__",
 ]

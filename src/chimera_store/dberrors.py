@@ -16,7 +16,9 @@ from chimera_store.errors import (
     InvalidInput,
     ParentNotFound,
     SchemaError,
+    StatementCancelled,
     TransactionAborted,
+    TransactionConflict,
 )
 
 # Foreign key constraint -> (parent entity, field) for "parent not found".
@@ -70,7 +72,7 @@ def _connect_failure(exc: psycopg.Error) -> tuple[str, bool]:
         "database" in lowered and "does not exist" in lowered
     ):
         return f"database does not exist: {text}", True
-    if isinstance(exc, psycopg.ProgrammingError):
+    if isinstance(exc, psycopg.ProgrammingError) or "for connection option" in lowered:
         return f"invalid connection settings: {text}", True
     return f"cannot reach the database: {text}", False
 
@@ -113,11 +115,38 @@ def translate(exc: psycopg.Error) -> ChimeraError:
             "until it ends; to go on after an error you expect, make the call that may fail "
             "inside a nested `with tx.transaction():` (a savepoint)"
         )
-    if isinstance(exc, psycopg.OperationalError | pg.AdminShutdown):
+    if isinstance(exc, pg.DeadlockDetected | pg.SerializationFailure):
+        return TransactionConflict(
+            f"{diag.message_primary}: the transaction was rolled back, nothing of it was "
+            "written; run it again (the whole `store.transaction()` block, if in one)"
+        )
+    if isinstance(exc, pg.QueryCanceled | pg.LockNotAvailable):
+        return StatementCancelled(
+            f"{diag.message_primary}: the server cancelled the statement (statement_timeout, "
+            "lock_timeout or pg_cancel_backend), nothing of it was written"
+        )
+    if _connection_is_gone(exc):
         return ConnectionLost(f"connection lost: {diag.message_primary or exc}")
     if isinstance(exc, psycopg.InterfaceError):
         return ConnectionLost(f"connection unusable: {exc}")
     return ChimeraError(f"database error {diag.sqlstate}: {diag.message_primary or exc}")
+
+
+def _connection_is_gone(exc: psycopg.Error) -> bool:
+    """The connection itself failed: libpq's own errors (no SQLSTATE: the socket closed, the
+    server went away), class 08 (connection exception) and the server ending the session
+    (57P01-57P05: shutdown, crash, not accepting connections, database dropped, idle session
+    timeout; 25P03: idle in transaction too long). Other operational errors (a deadlock, a
+    timeout, a full disk) leave the connection usable and say something else."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    sqlstate = exc.diag.sqlstate or exc.sqlstate
+    return (
+        sqlstate is None
+        or sqlstate.startswith("08")
+        or sqlstate.startswith("57P")
+        or sqlstate == "25P03"
+    )
 
 
 def _field_of_check(constraint: str) -> str:

@@ -48,7 +48,9 @@ class DatabaseUnavailable(ChimeraError):
 
 
 class ConnectionLost(DatabaseUnavailable):
-    """The connection died in the middle of an operation; nothing of that operation was committed."""
+    """The connection died during an operation (the socket closed, the server shut down or ended
+    the session). A transaction it was in is rolled back; a single write whose reply was lost may
+    have committed or not (read back to tell)."""
 
 
 class SchemaError(ChimeraError):
@@ -168,6 +170,23 @@ class OperationCancelled(ChimeraError):
     """The operator declined a guarded operation (no `--yes`)."""
 
     exit_code = 14
+
+
+class TransactionConflict(ChimeraError):
+    """PostgreSQL rolled the call's transaction back because it conflicted with another one (a
+    deadlock, or a serialization failure at REPEATABLE READ / SERIALIZABLE). Nothing of that
+    transaction was written; running it again is safe and usually succeeds."""
+
+    exit_code = 16
+
+
+class StatementCancelled(ChimeraError):
+    """The server cancelled the statement: `statement_timeout`, `lock_timeout` (a row or table
+    lock not granted in time), or an operator's `pg_cancel_backend`. Nothing of the statement was
+    written (inside `store.transaction()`, the whole transaction is aborted). The connection is
+    fine."""
+
+    exit_code = 17
 
 
 class TransactionAborted(ChimeraError):
