@@ -261,3 +261,35 @@ def test_database_url_scheme_and_blank(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(config.ENV_DATABASE_URL, "  ")
     assert config.resolve_target().embedded and config.resolve_target(" ").url == "embedded"
     assert config.resolve_target("postgresql://h/d").url == "postgresql://h/d"
+
+
+def test_every_error_class_is_documented_with_its_exit_code() -> None:
+    """docs/exit-codes.md names each error class in the row of its code, and no two unrelated
+    classes share a code (a subclass may keep its parent's)."""
+    from pathlib import Path
+
+    from chimera_store import errors
+
+    rows = {}
+    doc = Path(__file__).resolve().parents[2] / "docs" / "exit-codes.md"
+    for line in doc.read_text().splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) > 3 and cells[1].isdigit():
+            rows[int(cells[1])] = cells[-2]
+    classes = [
+        c
+        for c in vars(errors).values()
+        if isinstance(c, type)
+        and issubclass(c, errors.ChimeraError)
+        and c is not errors.ChimeraError
+    ]
+    assert len(classes) >= 17
+    for cls in classes:
+        assert f"`{cls.__name__}`" in rows.get(cls.exit_code, ""), (cls.__name__, cls.exit_code)
+        for other in classes:
+            if other.exit_code == cls.exit_code:
+                assert (
+                    issubclass(other, cls)
+                    or issubclass(cls, other)
+                    or (other.__mro__[1] is cls.__mro__[1] is not errors.ChimeraError)
+                ), (cls.__name__, other.__name__)
