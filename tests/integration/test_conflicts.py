@@ -183,3 +183,20 @@ def test_cli_statement_timeout_exits_17(store: Store, db_url: str) -> None:
     assert result.stderr.startswith("error: canceling statement due to statement timeout")
     assert "Traceback" not in result.stderr
     assert store.get_task(a.id).priority == "low"
+
+
+def test_async_statement_timeout_cancels_without_writing(store: Store, db_url: str) -> None:
+    a, _ = two_tasks(store)
+
+    async def attempt() -> StatementCancelled:
+        url = with_options(db_url, "-c statement_timeout=200")
+        async with await AsyncStore.open(url) as impatient:
+            with pytest.raises(StatementCancelled) as info:
+                await impatient.update_task(a.id, priority="medium")
+            return info.value
+
+    with store.transaction() as tx:
+        tx.update_task(a.id, priority="low")
+        error = asyncio.run(attempt())
+    assert "statement timeout" in str(error)
+    assert store.get_task(a.id).priority == "low"
