@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from chimera_store import (
+    ConnectionLost,
     DatabaseUnavailable,
     HasChildren,
     InvalidInput,
@@ -959,6 +960,30 @@ def test_pool_exhausted_by_calling_the_store_inside_its_transaction(db_url: str)
         assert count(db_url, "campaigns") == 0  # the transaction was rolled back
     finally:
         store.close()
+
+
+def test_a_closed_store_says_so(db_url: str) -> None:
+    # It said "connection lost: the pool 'pool-1' is already closed", sending a caller to look
+    # at the network.
+    store = Store.open(db_url)
+    store.close()
+    with pytest.raises(DatabaseUnavailable) as info:
+        store.create_campaign("after close", "g")
+    with pytest.raises(DatabaseUnavailable) as in_tx, store.transaction():
+        pass
+
+    async def closed_async() -> DatabaseUnavailable:
+        async with await AsyncStore.open(db_url) as astore:
+            pass
+        with pytest.raises(DatabaseUnavailable) as info_async:
+            await astore.list_campaigns()
+        return info_async.value
+
+    errors = [info.value, in_tx.value, asyncio.run(closed_async())]
+    for error in errors:
+        assert not isinstance(error, ConnectionLost)
+        assert str(error).startswith("this store is closed"), error
+    assert count(db_url, "campaigns") == 0
 
 
 def test_pool_grows_while_calls_wait_and_drops_idle_connections(db_url: str) -> None:

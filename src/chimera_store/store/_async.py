@@ -16,7 +16,7 @@ from uuid import UUID
 import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.rows import args_row, class_row, dict_row
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from chimera_store import validation as v
 from chimera_store.config import resolve_target
@@ -181,6 +181,10 @@ class AsyncStore:
         try:
             async with self._pool.connection() as conn:
                 yield conn
+        except PoolClosed:
+            raise DatabaseUnavailable(
+                "this store is closed (by `close()` or the end of its `with` block); open a new one"
+            ) from None
         except PoolTimeout:
             # Either every connection is busy or the pool cannot open one: a direct attempt
             # tells which (only on this slow path), so a server that is down is not reported

@@ -18,7 +18,7 @@ from uuid import UUID
 import psycopg
 from psycopg import Connection, sql
 from psycopg.rows import args_row, class_row, dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from chimera_store import validation as v
 from chimera_store.config import resolve_target
@@ -183,6 +183,10 @@ class Store:
         try:
             with self._pool.connection() as conn:
                 yield conn
+        except PoolClosed:
+            raise DatabaseUnavailable(
+                "this store is closed (by `close()` or the end of its `with` block); open a new one"
+            ) from None
         except PoolTimeout:
             # Either every connection is busy or the pool cannot open one: a direct attempt
             # tells which (only on this slow path), so a server that is down is not reported
