@@ -15,6 +15,7 @@ from chimera_store.errors import (
     HasChildren,
     InvalidInput,
     ParentNotFound,
+    PermissionDenied,
     SchemaError,
     StatementCancelled,
     TransactionAborted,
@@ -108,6 +109,20 @@ def translate(exc: psycopg.Error) -> ChimeraError:
         return SchemaError(
             f"the database schema is missing or outdated ({diag.message_primary}); "
             "run `chimera-store migrate`"
+        )
+    if isinstance(exc, pg.InsufficientPrivilege) and "alembic_version" in (
+        diag.message_primary or ""
+    ):
+        return PermissionDenied(
+            f"{diag.message_primary}: this database predates revision 0005_version_grants, which "
+            "lets chimera_service and chimera_readonly read the schema revision; run "
+            "`chimera-store migrate` as the database owner"
+        )
+    if isinstance(exc, pg.InsufficientPrivilege):
+        return PermissionDenied(
+            f"{diag.message_primary}: the role this store logs in as lacks that privilege "
+            "(chimera_service may read and write the data, chimera_readonly only read it; "
+            "docs/reliability.md, Roles); nothing was written"
         )
     if isinstance(exc, pg.InFailedSqlTransaction):
         return TransactionAborted(

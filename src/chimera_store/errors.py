@@ -189,6 +189,13 @@ class StatementCancelled(ChimeraError):
     exit_code = 17
 
 
+class PermissionDenied(ChimeraError):
+    """The role the store logs in as lacks a privilege the call needs (a member of
+    `chimera_readonly` writing, say). Nothing was written."""
+
+    exit_code = 18
+
+
 class TransactionAborted(ChimeraError):
     """A call inside `store.transaction()` after an earlier call in it failed: PostgreSQL ignores
     every statement until the transaction ends. To go on after an error you expect, run the call

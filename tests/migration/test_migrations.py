@@ -268,7 +268,12 @@ def test_status_lists_pending(empty_db_url: str) -> None:
     migrator.migrate(empty_db_url, to="0001_schema")
     data = json.loads(run_cli("status", "--json", url=empty_db_url).stdout)
     assert data["current"] == ["0001_schema"]
-    assert data["pending"] == ["0002_history", "0003_roles", "0004_noop_updates"]
+    assert data["pending"] == [
+        "0002_history",
+        "0003_roles",
+        "0004_noop_updates",
+        "0005_version_grants",
+    ]
 
 
 def test_migration_sql_passes_squawk(tmp_path: object) -> None:

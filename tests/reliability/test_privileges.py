@@ -3,13 +3,41 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 from psycopg import errors as pg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from chimera_store import PermissionDenied, migrator
+from chimera_store.store import Store
+from tests.helpers import asset_record, run_cli, snapshot
+
+
+@pytest.fixture
+def login_url(db_url: str) -> Iterator[Callable[[str], str]]:
+    """A new login role in the given group: its connection string."""
+    made: list[str] = []
+
+    def url_for(group: str) -> str:
+        name = f"chimera_login_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(db_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(
+                    sql.Identifier(name), sql.Identifier(group)
+                )
+            )
+        made.append(name)
+        return make_conninfo("", **{**conninfo_to_dict(db_url), "user": name})
+
+    yield url_for
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        for name in made:
+            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 @pytest.fixture
@@ -105,3 +133,65 @@ def test_store_works_as_service_role(login_as: object, db_url: str) -> None:
     )
     assert store.purge_campaign(c.id).video_assets == 2
     conn.close()
+
+
+def test_services_open_the_store_as_the_service_role(
+    login_url: Callable[[str], str], db_url: str
+) -> None:
+    """Through Store.open, as a service does: its schema check reads alembic_version, which the
+    roles could not before revision 0005 ("permission denied", the store would not open)."""
+    with Store.open(login_url("chimera_service")) as store:
+        c = store.create_campaign("C", "g", "active")
+        a = store.create_agent(c.id, "p", "r")
+        t = store.create_task(c.id, "generate_content", "high", {"goal_description": "g"})
+        t = store.transition_task(t.id, "in_progress", actor="w", assigned_worker_id="w")
+        store.bulk_insert_assets([asset_record(a.id, t.id)])
+        submitted = store.submit_task(t.id, task_version=t.version, actor="w")
+        committed = store.judge_commit(
+            t.id, campaign_version=c.version, task_version=submitted.task.version, actor="j"
+        )
+        assert committed.task.status == "complete" and len(committed.approved_asset_ids) == 1
+        assert store.campaign_summary(c.id).assets_by_status == {"approved": 1}
+        assert len(store.task_history(t.id)) == 3
+        assert store.clean(before=datetime.now(UTC)).tasks == 0  # approved is not finished
+        assert store.purge_campaign(c.id).video_assets == 1
+    assert run_cli("status", url=login_url("chimera_service")).returncode == 0
+
+
+def test_readonly_role_reads_and_is_refused_writes_with_exit_18(
+    login_url: Callable[[str], str], db_url: str
+) -> None:
+    with Store.open(db_url) as owner:
+        c = owner.create_campaign("C", "g", "active")
+    readonly = login_url("chimera_readonly")
+    before = snapshot(db_url)
+    with Store.open(readonly) as store:
+        assert store.get_campaign(c.id) == c
+        assert store.campaign_summary(c.id).agents == 0
+        with pytest.raises(PermissionDenied) as info:
+            store.create_campaign("X", "g")
+        assert str(info.value).startswith("permission denied for table campaigns")
+        assert "chimera_readonly only read" in str(info.value)
+    result = run_cli("campaign", "create", "X", "--goal", "g", url=readonly)
+    assert result.returncode == 18, result.stderr
+    assert result.stderr.startswith("error: permission denied for table campaigns")
+    assert "Traceback" not in result.stderr
+    assert snapshot(db_url) == before
+    assert run_cli("status", url=readonly).returncode == 0
+    assert run_cli("campaigns", "list", url=readonly).returncode == 0
+
+
+def test_a_database_before_0005_tells_the_service_to_migrate(
+    login_url: Callable[[str], str], db_url: str
+) -> None:
+    migrator.downgrade("0004_noop_updates", db_url)
+    service = login_url("chimera_service")
+    with pytest.raises(PermissionDenied) as info:
+        Store.open(service)
+    assert "run `chimera-store migrate`" in str(info.value)
+    result = run_cli("status", url=service)  # was an internal error (exit 70)
+    assert result.returncode == 18, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    migrator.migrate(db_url)
+    with Store.open(service) as store:
+        assert store.list_campaigns().items == []

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
+import psycopg
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
 from chimera_store.config import ENV_DATABASE_URL, DatabaseTarget, mask_password, resolve_target
+from chimera_store.dberrors import translate
 from chimera_store.errors import ChimeraError, IncompatibleSchema, InvalidInput, ParentNotFound
 
 ENV_EPILOG = (
@@ -129,6 +131,11 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail(mask_password_in(message), exc.exit_code) from None
         except ChimeraError as exc:
             raise fail(mask_password_in(exc.message), exc.exit_code) from None
+        except psycopg.Error as exc:
+            # Admin commands (status, check) query the catalog with psycopg directly; their
+            # errors get the data API's mapping too, so a refused privilege is exit 18, not 70.
+            error = translate(exc)
+            raise fail(mask_password_in(error.message), error.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
         except BrokenPipeError:
