@@ -41,26 +41,13 @@ def login_url(db_url: str) -> Iterator[Callable[[str], str]]:
 
 
 @pytest.fixture
-def login_as(db_url: str) -> Iterator[object]:
-    made: list[str] = []
+def login_as(login_url: Callable[[str], str]) -> object:
+    """A connection as a new login role in the given group."""
 
     def connect(group: str) -> psycopg.Connection[tuple[object, ...]]:
-        name = f"chimera_login_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(db_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(
-                    sql.Identifier(name), sql.Identifier(group)
-                )
-            )
-        made.append(name)
-        url = make_conninfo("", **{**conninfo_to_dict(db_url), "user": name})
-        return psycopg.connect(url, autocommit=True)
+        return psycopg.connect(login_url(group), autocommit=True)
 
-    yield connect
-    with psycopg.connect(db_url, autocommit=True) as admin:
-        for name in made:
-            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
-            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+    return connect
 
 
 def test_service_role_can_write_but_not_change_schema(login_as: object, db_url: str) -> None:
