@@ -210,8 +210,10 @@ def _run(url: str, rows: int, progress: Callable[[str], None]) -> dict[str, Any]
         progress("single inserts, pages and Judge commits (interleaved, p50)")
         reps = 500
 
-        def raw_fetch(statement: str | sql.Composed, params: dict[str, Any]) -> Any:
-            text = query(statement) if isinstance(statement, str) else statement
+        def raw_fetch(name: str, params: dict[str, Any]) -> Any:
+            return raw.execute(query(name), params).fetchall()
+
+        def raw_text_fetch(text: str, params: dict[str, Any]) -> Any:
             return raw.execute(text, params).fetchall()
 
         api_ins: list[float] = []
@@ -300,7 +302,7 @@ def _run(url: str, rows: int, progress: Callable[[str], None]) -> dict[str, Any]
                     )
                 )
             elif n % 3 == 1:  # the API's own statement sent raw: what the API adds to its SQL
-                same_sql.append(_time(raw_fetch, judge_statement(False), params))
+                same_sql.append(_time(raw_text_fetch, judge_statement(False), params))
             else:  # the task's compare-and-set alone: what any optimistic commit costs at least
                 bare_cas.append(_time(raw_fetch, "bench_task_cas", params))
             raw_update.append(

