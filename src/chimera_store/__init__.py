@@ -3,6 +3,7 @@
 from chimera_store.errors import (
     ChimeraError,
     ConnectionLost,
+    DatabaseError,
     DatabaseUnavailable,
     DataLossRefused,
     HasChildren,
@@ -27,6 +28,7 @@ __all__ = [
     "ChimeraError",
     "ConnectionLost",
     "DataLossRefused",
+    "DatabaseError",
     "DatabaseUnavailable",
     "HasChildren",
     "IncompatibleSchema",

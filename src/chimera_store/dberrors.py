@@ -11,6 +11,7 @@ from chimera_store.config import mask_password
 from chimera_store.errors import (
     ChimeraError,
     ConnectionLost,
+    DatabaseError,
     DatabaseUnavailable,
     HasChildren,
     InvalidInput,
@@ -144,7 +145,7 @@ def translate(exc: psycopg.Error) -> ChimeraError:
         return ConnectionLost(f"connection lost: {diag.message_primary or exc}")
     if isinstance(exc, psycopg.InterfaceError):
         return ConnectionLost(f"connection unusable: {exc}")
-    return ChimeraError(f"database error {diag.sqlstate}: {diag.message_primary or exc}")
+    return DatabaseError(f"database error {diag.sqlstate}: {diag.message_primary or exc}")
 
 
 def _connection_is_gone(exc: psycopg.Error) -> bool:

@@ -196,6 +196,13 @@ class PermissionDenied(ChimeraError):
     exit_code = 18
 
 
+class DatabaseError(ChimeraError):
+    """Any other error the server reported (a read-only transaction on a standby, a full disk):
+    its SQLSTATE and message are in the text."""
+
+    exit_code = 19
+
+
 class TransactionAborted(ChimeraError):
     """A call inside `store.transaction()` after an earlier call in it failed: PostgreSQL ignores
     every statement until the transaction ends. To go on after an error you expect, run the call

@@ -19,6 +19,7 @@ from psycopg.conninfo import make_conninfo
 from chimera_store import (
     ChimeraError,
     ConnectionLost,
+    DatabaseError,
     StatementCancelled,
     TransactionConflict,
 )
@@ -200,3 +201,31 @@ def test_async_statement_timeout_cancels_without_writing(store: Store, db_url: s
         error = asyncio.run(attempt())
     assert "statement timeout" in str(error)
     assert store.get_task(a.id).priority == "low"
+
+
+def test_a_read_only_session_is_a_database_error_with_its_sqlstate(
+    store: Store, db_url: str
+) -> None:
+    """What a service pointed at a standby (or a database set read-only) sees: the server's
+    SQLSTATE and message as DatabaseError, exit 19 (it was the base ChimeraError, exit 1, which
+    `check` uses for "the schema differs")."""
+    read_only = with_options(db_url, "-c default_transaction_read_only=on")
+    before = snapshot(db_url)
+    with Store.open(read_only) as replica, pytest.raises(DatabaseError) as info:
+        replica.create_campaign("x", "g")
+
+    async def attempt() -> DatabaseError:
+        async with await AsyncStore.open(read_only) as replica:
+            with pytest.raises(DatabaseError) as info_async:
+                await replica.create_campaign("x", "g")
+            return info_async.value
+
+    for error in (info.value, asyncio.run(attempt())):
+        assert str(error) == (
+            "database error 25006: cannot execute INSERT in a read-only transaction"
+        )
+        assert error.exit_code == 19
+    result = run_cli("campaign", "create", "x", "--goal", "g", url=read_only)
+    assert result.returncode == 19, result.stderr
+    assert result.stderr.startswith("error: database error 25006")
+    assert snapshot(db_url) == before
