@@ -34,6 +34,7 @@ from chimera_store.errors import (
     MigrationLockTimeout,
     SchemaError,
     SchemaNewerThanCode,
+    TransactionConflict,
 )
 from chimera_store.sql import query
 
@@ -230,6 +231,12 @@ def _translate_migration_error(exc: sa.exc.DBAPIError, url: str | None) -> Chime
     if isinstance(orig, psycopg.errors.QueryCanceled):
         return MigrationLockTimeout(
             f"migration exceeded its statement_timeout ({orig}); nothing was changed"
+        )
+    if isinstance(orig, psycopg.errors.DeadlockDetected):
+        detail = orig.diag.message_detail or ""
+        return TransactionConflict(
+            "migration rolled back by a deadlock with another session, nothing was changed; run "
+            f"it again (when the application is quiet, if it recurs): {' '.join(detail.split())}"
         )
     if isinstance(orig, psycopg.OperationalError):
         return DatabaseUnavailable(f"lost the database during the migration: {orig}")

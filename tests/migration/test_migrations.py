@@ -20,6 +20,7 @@ from chimera_store.errors import (
     IncompatibleSchema,
     MigrationLockTimeout,
     SchemaNewerThanCode,
+    TransactionConflict,
 )
 from tests.helpers import CLI, REPO, revisions, run_cli, scalar, tables
 
@@ -111,6 +112,41 @@ def test_failed_migration_leaves_previous_revision_and_names_blocker(empty_db_ur
         pid = blocker.info.backend_pid
         assert f"pid {pid}" in str(info.value) and "blocking-report" in str(info.value)
         assert elapsed < 1.0 + 1.5
+    assert revisions(empty_db_url) == ["0001_schema"]
+    assert "task_status_history" not in tables(empty_db_url)
+    migrator.migrate(empty_db_url)
+    assert revisions(empty_db_url) == [HEAD]
+
+
+def test_a_migration_that_loses_a_deadlock_says_so_and_changes_nothing(
+    empty_db_url: str,
+) -> None:
+    """A session holding a table the migration needs, then waiting for the migration's own lock:
+    PostgreSQL aborts the migration (it waited first). It was reported as "lost the database
+    during the migration" (exit 4)."""
+    migrator.migrate(empty_db_url, to="0001_schema")
+    with psycopg.connect(empty_db_url, application_name="deadlocking-app") as other:
+        other.execute("LOCK TABLE tasks IN ACCESS SHARE MODE")  # 0002 alters tasks
+
+        def wait_for_the_migration_lock() -> None:
+            deadline = time.monotonic() + 30
+            while not scalar(
+                empty_db_url,
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND application_name = 'chimera-store migrate'",
+            ):
+                assert time.monotonic() < deadline, "the migration never waited on tasks"
+                time.sleep(0.05)
+            time.sleep(0.3)  # the migration has waited longest: it is the one aborted
+            other.execute("SELECT pg_advisory_xact_lock(%s)", (migrator.MIGRATION_LOCK_KEY,))
+
+        with ThreadPoolExecutor(1) as pool:
+            waiter = pool.submit(wait_for_the_migration_lock)
+            with pytest.raises(TransactionConflict) as info:
+                migrator.migrate(empty_db_url)
+            waiter.result(timeout=60)
+    assert info.value.exit_code == 16
+    assert str(info.value).startswith("migration rolled back by a deadlock"), info.value
     assert revisions(empty_db_url) == ["0001_schema"]
     assert "task_status_history" not in tables(empty_db_url)
     migrator.migrate(empty_db_url)
