@@ -190,7 +190,7 @@ class AsyncStore:
             # tells which (only on this slow path), so a server that is down is not reported
             # as a busy pool. (A caller's pool may log in with kwargs this URL lacks: not tried.)
             url = self._pool.conninfo
-            if self._owns_pool and isinstance(url, str):  # a caller's pool: its own kwargs
+            if self._owns_pool and isinstance(url, str):
                 failure = await _connect_once(url, _RECHECK_TIMEOUT)
                 if failure is not None:
                     raise translate_connect_error(failure) from None
