@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 
 from chimera_store.config import resolve_target
-from chimera_store.dberrors import translate_connect_error
+from chimera_store.dberrors import translate, translate_connect_error
 
 APPLICATION_NAME = "chimera-store"
 
@@ -29,4 +29,7 @@ def connect_sync(
     except psycopg.Error as exc:
         raise translate_connect_error(exc) from None
     with conn:
-        yield conn
+        try:
+            yield conn
+        except psycopg.Error as exc:  # the admin reads (status, check): typed, like the data API
+            raise translate(exc) from None

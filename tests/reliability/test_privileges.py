@@ -176,6 +176,8 @@ def test_a_database_before_0005_tells_the_service_to_migrate(
     with pytest.raises(PermissionDenied) as info:
         Store.open(service)
     assert "run `chimera-store migrate`" in str(info.value)
+    with pytest.raises(PermissionDenied):  # the Python admin API too, not a psycopg error
+        migrator.status(service)
     result = run_cli("status", url=service)  # was an internal error (exit 70)
     assert result.returncode == 18, result.stderr
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr

@@ -132,8 +132,8 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except ChimeraError as exc:
             raise fail(mask_password_in(exc.message), exc.exit_code) from None
         except psycopg.Error as exc:
-            # Admin commands (status, check) query the catalog with psycopg directly; their
-            # errors get the data API's mapping too, so a refused privilege is exit 18, not 70.
+            # Commands that connect with psycopg themselves (bench's scratch database) get the
+            # data API's mapping too: a refused CREATE DATABASE is exit 18, not 70.
             error = translate(exc)
             raise fail(mask_password_in(error.message), error.exit_code) from None
         except KeyboardInterrupt:

@@ -64,6 +64,7 @@ asset_app = typer.Typer(
 Json = Annotated[bool, typer.Option("--json", help="JSON (JSON lines for lists) for scripts.")]
 Limit = Annotated[int, typer.Option(help="Page size (1-1000).", min=1, max=1000)]
 Cursor = Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")]
+CampaignId = Annotated[str, typer.Option("--campaign", help="Campaign id.")]
 StatusFilter = Annotated[str | None, typer.Option("--status", help="Only this status.")]
 TaskTypeFilter = Annotated[str | None, typer.Option("--type", help="Only this task type.")]
 Since = Annotated[
@@ -360,7 +361,7 @@ def campaign_purge(
 @handle_errors
 def agents_list(
     ctx: typer.Context,
-    campaign: Annotated[str, typer.Option("--campaign", help="Campaign id.")],
+    campaign: CampaignId,
     limit: Limit = 100,
     cursor: Cursor = None,
     as_json: Json = False,
@@ -384,7 +385,7 @@ def agents_list(
 @handle_errors
 def tasks_list(
     ctx: typer.Context,
-    campaign: Annotated[str, typer.Option("--campaign", help="Campaign id.")],
+    campaign: CampaignId,
     status: StatusFilter = None,
     task_type: TaskTypeFilter = None,
     priority: Annotated[str | None, typer.Option(help="Only this priority.")] = None,
@@ -608,7 +609,7 @@ class JsonLines:
 @handle_errors
 def tasks_export(
     ctx: typer.Context,
-    campaign: Annotated[str, typer.Option("--campaign", help="Campaign id.")],
+    campaign: CampaignId,
     status: StatusFilter = None,
     task_type: TaskTypeFilter = None,
     since: Since = None,

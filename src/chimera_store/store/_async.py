@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from psycopg.rows import args_row, class_row, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
@@ -774,7 +774,7 @@ class AsyncStore:
         )
 
     async def _compare_and_set(
-        self, statement: str | sql.Composed, params: dict[str, Any]
+        self, statement: str, params: dict[str, Any]
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """Run a task's compare-and-set statement (the Judge's, the Worker's submission): its row,
         or none and the task's and campaign's state then (read on the same connection, to say

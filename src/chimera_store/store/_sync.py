@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
-from psycopg import Connection, sql
+from psycopg import Connection
 from psycopg.rows import args_row, class_row, dict_row
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
@@ -776,7 +776,7 @@ class Store:
         )
 
     def _compare_and_set(
-        self, statement: str | sql.Composed, params: dict[str, Any]
+        self, statement: str, params: dict[str, Any]
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """Run a task's compare-and-set statement (the Judge's, the Worker's submission): its row,
         or none and the task's and campaign's state then (read on the same connection, to say
