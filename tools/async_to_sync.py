@@ -24,6 +24,7 @@ REPLACEMENTS = {
     "AsyncLister": "Lister",
     "AsyncRecords": "Records",
     "async_record_iterator": "record_iterator",
+    "anext": "next",
 }
 HEADER = (
     "# WARNING: this file is generated from _async.py by tools/async_to_sync.py.\n"

@@ -99,9 +99,11 @@ class ParentNotFound(ChimeraError):
 
     exit_code = 9
 
-    def __init__(self, entity: str, entity_id: UUID | str | None, field: str) -> None:
+    def __init__(
+        self, entity: str, entity_id: UUID | str | None, field: str, *, how: str = "does not exist"
+    ) -> None:
         target = f"{entity} {entity_id}" if entity_id is not None else entity
-        super().__init__(f"{field}: {target} does not exist")
+        super().__init__(f"{field}: {target} {how}")
         self.entity = entity
         self.entity_id = entity_id
         self.field = field

@@ -91,6 +91,17 @@ class PurgeCounts(NamedTuple):
     asset_history: int
 
 
+class ImportCounts(NamedTuple):
+    """What `import_campaign` created."""
+
+    campaigns: int
+    agents: int
+    tasks: int
+    video_assets: int
+    task_history: int
+    asset_history: int
+
+
 class CleanCounts(NamedTuple):
     """What `clean` removed (or, with dry_run, would remove; history is not counted then)."""
 

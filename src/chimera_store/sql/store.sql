@@ -346,3 +346,116 @@ DELETE FROM task_status_history WHERE task_id = ANY(%(ids)s);
 
 -- name: clean_tasks
 DELETE FROM tasks WHERE id = ANY(%(ids)s);
+
+-- name: export_campaign
+-- A campaign export (store/transfer.py): every stored column of the campaign and of everything
+-- under it, read in one REPEATABLE READ transaction through server-side cursors, so the file is
+-- one consistent snapshot however long the reading takes. Parents come before their children.
+SELECT id, name, goal_description, status, created_at, updated_at, version
+FROM campaigns WHERE id = %(id)s;
+
+-- name: snapshot_read
+SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+
+-- name: export_agents
+SELECT id, campaign_id, soul_md_path, character_reference_id, created_at
+FROM agents WHERE campaign_id = %(id)s ORDER BY created_at, id;
+
+-- name: export_tasks
+SELECT id, campaign_id, task_type, priority, status, context, assigned_worker_id, created_at,
+       version
+FROM tasks WHERE campaign_id = %(id)s ORDER BY created_at, id;
+
+-- name: export_task_history
+-- Each task's history in its order (history ids are not exported: they are per database).
+SELECT h.task_id, h.from_status, h.to_status, h.actor, h.reason, h.idempotency_key, h.at
+FROM tasks t JOIN task_status_history h ON h.task_id = t.id
+WHERE t.campaign_id = %(id)s ORDER BY t.created_at, t.id, h.id;
+
+-- name: export_assets
+SELECT id, agent_id, task_id, campaign_id, platform, tier, character_reference_id, status,
+       metadata, created_at, version
+FROM video_assets WHERE campaign_id = %(id)s ORDER BY created_at, id;
+
+-- name: export_asset_history
+SELECT h.asset_id, h.from_status, h.to_status, h.actor, h.reason, h.idempotency_key, h.at
+FROM video_assets a JOIN asset_status_history h ON h.asset_id = a.id
+WHERE a.campaign_id = %(id)s ORDER BY a.created_at, a.id, h.id;
+
+-- name: import_campaign
+INSERT INTO campaigns (id, name, goal_description, status, created_at, updated_at, version)
+VALUES (%(id)s, %(name)s, %(goal_description)s, %(status)s, %(created_at)s, %(updated_at)s,
+        %(version)s);
+
+-- name: copy_agent
+COPY agents (id, campaign_id, soul_md_path, character_reference_id, created_at)
+FROM STDIN (FORMAT BINARY);
+
+-- name: copy_task
+COPY tasks (id, campaign_id, task_type, priority, status, context, assigned_worker_id,
+            created_at, version)
+FROM STDIN (FORMAT BINARY);
+
+-- name: copy_asset
+COPY video_assets (id, agent_id, task_id, campaign_id, platform, tier, character_reference_id,
+                   status, metadata, created_at, version)
+FROM STDIN (FORMAT BINARY);
+
+-- name: stage_history
+-- History entries name their task or asset but not its campaign, so a foreign key alone would
+-- let an import attach history to another campaign's rows. They are staged (a temporary table,
+-- gone at commit), then moved over only where the subject is this campaign's; `ord` is the
+-- entry's position in the import, which names a stray one.
+CREATE TEMPORARY TABLE IF NOT EXISTS chimera_import_history (
+    ord bigint NOT NULL, subject uuid NOT NULL, from_status text, to_status text NOT NULL,
+    actor text NOT NULL, reason text, idempotency_key text, at timestamptz NOT NULL
+) ON COMMIT DROP;
+
+-- name: copy_task_history
+COPY chimera_import_history (ord, subject, from_status, to_status, actor, reason,
+                             idempotency_key, at)
+FROM STDIN (FORMAT BINARY);
+
+-- name: copy_asset_history
+COPY chimera_import_history (ord, subject, from_status, to_status, actor, reason,
+                             idempotency_key, at)
+FROM STDIN (FORMAT BINARY);
+
+-- name: move_task_history
+WITH moved AS (
+    INSERT INTO task_status_history (task_id, from_status, to_status, actor, reason,
+                                     idempotency_key, at)
+    SELECT s.subject, s.from_status, s.to_status, s.actor, s.reason, s.idempotency_key, s.at
+    FROM chimera_import_history s
+    JOIN tasks t ON t.id = s.subject AND t.campaign_id = %(campaign_id)s
+    ORDER BY s.ord
+    RETURNING 1
+)
+SELECT count(*) FROM moved;
+
+-- name: move_asset_history
+WITH moved AS (
+    INSERT INTO asset_status_history (asset_id, from_status, to_status, actor, reason,
+                                      idempotency_key, at)
+    SELECT s.subject, s.from_status, s.to_status, s.actor, s.reason, s.idempotency_key, s.at
+    FROM chimera_import_history s
+    JOIN video_assets a ON a.id = s.subject AND a.campaign_id = %(campaign_id)s
+    ORDER BY s.ord
+    RETURNING 1
+)
+SELECT count(*) FROM moved;
+
+-- name: stray_task_history
+SELECT s.ord, s.subject FROM chimera_import_history s
+WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = s.subject AND t.campaign_id = %(campaign_id)s)
+ORDER BY s.ord LIMIT 1;
+
+-- name: stray_asset_history
+SELECT s.ord, s.subject FROM chimera_import_history s
+WHERE NOT EXISTS (
+    SELECT 1 FROM video_assets a WHERE a.id = s.subject AND a.campaign_id = %(campaign_id)s
+)
+ORDER BY s.ord LIMIT 1;
+
+-- name: unstage_history
+TRUNCATE chimera_import_history;

@@ -1,0 +1,305 @@
+"""A whole campaign as a stream of items, out (`export_campaign`) and back in (`import_campaign`).
+
+Pure: the item format, its checks and the COPY rows; shared by the async and sync stores.
+
+An export is a header, the campaign, then its agents, tasks, task history, assets and asset
+history, in that order (a section may be empty), and an end item with the count of each: a
+file cut short (a full disk, a lost connection) is refused instead of imported in part. Every stored column is kept, versions and
+times included, so an import recreates the rows exactly; history entries get new ids in the
+order given (their `at` is kept), since ids are a per-database sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from chimera_store import validation as v
+from chimera_store.errors import InvalidInput
+from chimera_store.store import inputs
+from chimera_store.vocab import AssetStatus, TaskStatus
+
+FORMAT = "chimera-store campaign export"
+FORMAT_VERSION = 1
+
+# The sections in file order; each after the campaign is one COPY (named query copy_<kind>).
+SECTIONS = (
+    *("header", "campaign", "agent", "task", "task_history", "asset", "asset_history", "end"),
+)
+COPIED = SECTIONS[2:-1]
+_ONCE = frozenset({"header", "campaign", "end"})
+# What `import_campaign` counts per section (the fields of ImportCounts / PurgeCounts).
+COUNT_FIELDS = {
+    "campaign": "campaigns",
+    "agent": "agents",
+    "task": "tasks",
+    "task_history": "task_history",
+    "asset": "video_assets",
+    "asset_history": "asset_history",
+}
+EXPORT_QUERIES = {
+    "agent": "export_agents",
+    "task": "export_tasks",
+    "task_history": "export_task_history",
+    "asset": "export_assets",
+    "asset_history": "export_asset_history",
+}
+# A history entry's subject: the field naming it and what it is.
+SUBJECTS = {"task_history": ("task_id", "task"), "asset_history": ("asset_id", "asset")}
+# The binary COPY column types of each section, in the order of its copy_<kind> statement.
+COPY_TYPES: dict[str, tuple[str, ...]] = {
+    "agent": ("uuid", "uuid", "text", "text", "timestamptz"),
+    "task": ("uuid", "uuid", "text", "text", "text", "jsonb", "text", "timestamptz", "int8"),
+    "task_history": ("int8", "uuid", "text", "text", "text", "text", "text", "timestamptz"),
+    "asset": (
+        *("uuid", "uuid", "uuid", "uuid", "text", "text", "text", "text", "jsonb"),
+        *("timestamptz", "int8"),
+    ),
+    "asset_history": ("int8", "uuid", "text", "text", "text", "text", "text", "timestamptz"),
+}
+_FIELDS = {
+    "header": ("format", "format_version", "campaign_id", "schema_revision", "exported_at"),
+    "campaign": ("id", "name", "goal_description", "status", "created_at", "updated_at", "version"),
+    "agent": ("id", "campaign_id", "soul_md_path", "character_reference_id", "created_at"),
+    "task": (
+        *("id", "campaign_id", "task_type", "priority", "status", "context"),
+        *("assigned_worker_id", "created_at", "version"),
+    ),
+    "task_history": ("task_id", "from_status", "to_status", "actor", "reason", "idempotency_key"),
+    "asset": (
+        *("id", "agent_id", "task_id", "campaign_id", "platform", "tier"),
+        *("character_reference_id", "status", "metadata", "created_at", "version"),
+    ),
+    "asset_history": (
+        *("asset_id", "from_status", "to_status", "actor", "reason", "idempotency_key"),
+    ),
+}
+for _history in ("task_history", "asset_history"):
+    _FIELDS[_history] = (*_FIELDS[_history], "at")
+_FIELDS["end"] = tuple(COUNT_FIELDS[kind] for kind in COPIED)
+
+
+def header(campaign_id: UUID, schema_revision: str, exported_at: datetime) -> dict[str, Any]:
+    return {
+        "kind": "header",
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "campaign_id": campaign_id,
+        "schema_revision": schema_revision,
+        "exported_at": exported_at,
+    }
+
+
+def check_counts(expected: Mapping[str, Any], written: Mapping[str, int]) -> None:
+    """The end item's counts against what the import wrote: a difference means rows are
+    missing from the file (or were added to it)."""
+    for field, count in expected.items():
+        if count != written[field]:
+            raise InvalidInput(
+                field,
+                f"the export's end item counts {str(count)[:20]}, the import has {written[field]}:"
+                " the file is incomplete or was edited; nothing was imported",
+            )
+
+
+def item(kind: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """An exported row as an item: its kind first, then its columns."""
+    return {"kind": kind, **row}
+
+
+def timestamp(value: Any, field: str) -> datetime:
+    """A timezone-aware datetime, or its ISO 8601 text with an offset (as an export writes)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(field, f"not an ISO 8601 time: {value[:40]!r}") from None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidInput(field, "must be a time with a UTC offset (ISO 8601)")
+    return value
+
+
+class ImportReader:
+    """Checks the items of an import one by one, in order, and turns each into its row.
+
+    Knows only where it is in the file: the campaign's id (every row must belong to it) and
+    the last section seen (sections may not go backwards). Memory stays constant: a row that
+    names a parent not in the import is refused by the database (foreign keys; history through
+    its staging table).
+    """
+
+    def __init__(self) -> None:
+        self.position = 0
+        self.campaign_id: UUID | None = None
+        self._section = -1
+
+    def read(self, record: Any) -> tuple[str, Any]:
+        """The item's kind and its row (the campaign: statement parameters; else a COPY row)."""
+        self.position += 1
+        if not isinstance(record, Mapping):
+            raise InvalidInput("record", f"must be a mapping, got {type(record).__name__}")
+        kind = record.get("kind")
+        if kind not in SECTIONS:
+            allowed = ", ".join(SECTIONS)
+            raise InvalidInput("kind", f"{str(kind)[:40]!r} is not one of: {allowed}")
+        self._advance(SECTIONS.index(kind))
+        _check_fields(record, kind)
+        if kind == "header":
+            return kind, self._header(record)
+        if kind == "campaign":
+            return kind, self._campaign(record)
+        if kind == "end":
+            return kind, {field: record[field] for field in _FIELDS["end"]}
+        if kind.endswith("_history"):
+            # Staged with the entry's position (see stage_history in store.sql).
+            return kind, (self.position, *_history_row(record, kind))
+        return kind, _ROWS[kind](record, self._own(record))
+
+    def _advance(self, section: int) -> None:
+        expected = "the header" if self._section < 0 else "the campaign"
+        if self._section < 1 and section != self._section + 1:
+            raise InvalidInput("kind", f"{SECTIONS[section]} where {expected} must come")
+        if section < self._section or (section == self._section and SECTIONS[section] in _ONCE):
+            raise InvalidInput(
+                "kind",
+                f"{SECTIONS[section]} after {SECTIONS[self._section]}: an export lists "
+                + ", ".join(SECTIONS)
+                + ", in that order",
+            )
+        self._section = section
+
+    def finish(self) -> None:
+        """The end of the items: an import cut short (no end item) is refused."""
+        if SECTIONS[self._section] != "end":
+            raise InvalidInput(
+                "records",
+                "the export ends before its end item: it is incomplete (cut short?); nothing "
+                "was imported",
+            )
+
+    def _header(self, record: Mapping[str, Any]) -> UUID:
+        if record["format"] != FORMAT:
+            raise InvalidInput("format", f"not a campaign export (expected {FORMAT!r})")
+        if record["format_version"] != FORMAT_VERSION:
+            raise InvalidInput(
+                "format_version",
+                f"{str(record['format_version'])[:20]} is not a version this release reads "
+                f"({FORMAT_VERSION})",
+            )
+        self.campaign_id = v.check_uuid(record["campaign_id"], "campaign_id")
+        return self.campaign_id
+
+    def _campaign(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        params = inputs.campaign_params(
+            record["name"], record["goal_description"], record["status"], record["id"]
+        )
+        if params["id"] != self.campaign_id:
+            raise InvalidInput("id", "not the campaign the header names")
+        params["created_at"] = timestamp(record["created_at"], "created_at")
+        params["updated_at"] = timestamp(record["updated_at"], "updated_at")
+        params["version"] = v.check_version(record["version"], "version")
+        return params
+
+    def _own(self, record: Mapping[str, Any]) -> UUID:
+        """The campaign id a row carries, which must be the header's."""
+        if "campaign_id" in record and v.check_uuid(record["campaign_id"], "campaign_id") != (
+            self.campaign_id
+        ):
+            raise InvalidInput("campaign_id", "not the campaign this export is of")
+        assert self.campaign_id is not None
+        return self.campaign_id
+
+
+def _check_fields(record: Mapping[str, Any], kind: str) -> None:
+    """Exactly the item's fields: a missing one would change the row, an unknown one be lost."""
+    fields = _FIELDS[kind]
+    for key in record:
+        if key != "kind" and key not in fields:
+            raise InvalidInput(str(key)[:60], f"unknown {kind} field")
+    for key in fields:
+        if key not in record:
+            raise InvalidInput(key, f"required in a {kind} item")
+
+
+def _agent_row(r: Mapping[str, Any], campaign: UUID) -> tuple[Any, ...]:
+    p = inputs.agent_params(campaign, r["soul_md_path"], r["character_reference_id"], r["id"])
+    return (
+        p["id"],
+        campaign,
+        p["soul_md_path"],
+        p["character_reference_id"],
+        timestamp(r["created_at"], "created_at"),
+    )
+
+
+def _task_row(r: Mapping[str, Any], campaign: UUID) -> tuple[Any, ...]:
+    created = timestamp(r["created_at"], "created_at")
+    p = inputs.task_params(
+        campaign,
+        r["task_type"],
+        r["priority"],
+        r["context"],
+        r["status"],
+        r["id"],
+        r["assigned_worker_id"],
+        created,
+    )
+    version = v.check_version(r["version"], "version")
+    return (
+        p["id"],
+        campaign,
+        p["task_type"],
+        p["priority"],
+        p["status"],
+        p["context"],
+        p["assigned_worker_id"],
+        created,
+        version,
+    )
+
+
+def _asset_row(r: Mapping[str, Any], campaign: UUID) -> tuple[Any, ...]:
+    p = inputs.asset_params(
+        r["agent_id"],
+        r["task_id"],
+        r["platform"],
+        r["tier"],
+        r["character_reference_id"],
+        r["metadata"],
+        r["status"],
+        r["id"],
+    )
+    return (
+        p["id"],
+        p["agent_id"],
+        p["task_id"],
+        campaign,
+        p["platform"],
+        p["tier"],
+        p["character_reference_id"],
+        p["status"],
+        p["metadata"],
+        timestamp(r["created_at"], "created_at"),
+        v.check_version(r["version"], "version"),
+    )
+
+
+def _history_row(r: Mapping[str, Any], kind: str) -> tuple[Any, ...]:
+    subject, statuses = (
+        ("task_id", TaskStatus) if kind == "task_history" else ("asset_id", AssetStatus)
+    )
+    source = r["from_status"]
+    return (
+        v.check_uuid(r[subject], subject),
+        None if source is None else inputs.vocab(source, statuses, "from_status"),
+        inputs.vocab(r["to_status"], statuses, "to_status"),
+        v.check_text(r["actor"], "actor"),
+        inputs.optional_text(r["reason"], "reason", max_len=v.MAX_TEXT),
+        inputs.optional_text(r["idempotency_key"], "idempotency_key"),
+        timestamp(r["at"], "at"),
+    )
+
+
+_ROWS = {"agent": _agent_row, "task": _task_row, "asset": _asset_row}
