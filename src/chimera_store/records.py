@@ -92,9 +92,9 @@ class PurgeCounts(NamedTuple):
 
 
 class ImportCounts(NamedTuple):
-    """What `import_campaign` created."""
+    """What `import_campaign` created: the campaign and the rows under it."""
 
-    campaigns: int
+    campaign_id: UUID
     agents: int
     tasks: int
     video_assets: int

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -36,7 +38,7 @@ from chimera_store.validation import check_uuid
 
 campaigns_app = typer.Typer(help="List campaigns.", no_args_is_help=True, cls=RecordCommands)
 campaign_app = typer.Typer(
-    help="Create, show or change one campaign, or purge it.",
+    help="Create, show or change one campaign; export, import or purge it whole.",
     no_args_is_help=True,
     cls=RecordCommands,
 )
@@ -336,7 +338,10 @@ def campaign_purge(
         bool, typer.Option("--json", help="The rows deleted per table, as JSON.")
     ] = False,
 ) -> None:
-    """Delete a campaign with everything under it. Prints the counts; does nothing without --yes."""
+    """Delete a campaign with everything under it. Prints the counts; does nothing without --yes.
+
+    `campaign export ID -o FILE` first keeps what `campaign import FILE` can restore.
+    """
     with open_store(ctx) as store:
         summary = store.campaign_summary(campaign_id)
         tasks = sum(summary.tasks_by_status.values())
@@ -351,6 +356,85 @@ def campaign_purge(
         return
     out.print(
         f"deleted campaign {summary.campaign.name!r}: {counts.agents:,} agents, "
+        f"{counts.tasks:,} tasks, {counts.video_assets:,} assets, "
+        f"{counts.task_history + counts.asset_history:,} history entries",
+        markup=False,
+    )
+
+
+@campaign_app.command("export", epilog=ENV_EPILOG)
+@handle_errors
+def campaign_export(
+    ctx: typer.Context,
+    campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write to this file, which appears only once the export is complete "
+            "(default: standard output).",
+        ),
+    ] = None,
+) -> None:
+    """Print everything stored for a campaign as JSON lines: the campaign, its agents, tasks,
+    assets and their history, every column (versions and times included).
+
+    One consistent snapshot, however long it takes. `campaign import` recreates it exactly, in
+    another database or after `campaign purge`; it refuses a file that was cut short.
+    """
+    with open_store(ctx) as store:
+        items = store.export_campaign(check_uuid(campaign_id, "campaign_id"))
+        if output is None:
+            for item in items:
+                print_json(item)
+            return
+        with _replacing(output) as sink:
+            for item in items:
+                sink.write(json_text(item) + "\n")
+    out.print(f"exported campaign {campaign_id} to {output}", markup=False)
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[Any]:
+    """A file written beside `path` and renamed over it only when the block ends without error:
+    a failed export leaves no partial file behind (and an earlier file unchanged)."""
+    try:
+        sink = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
+        )
+    except OSError as exc:
+        raise InvalidInput("--output", f"cannot write in {path.parent}: {exc.strerror}") from None
+    try:
+        with sink:
+            yield sink
+        os.replace(sink.name, path)
+    except OSError as exc:
+        raise InvalidInput("--output", f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        with suppress(FileNotFoundError):
+            os.unlink(sink.name)
+
+
+@campaign_app.command("import", epilog=ENV_EPILOG)
+@handle_errors
+def campaign_import(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Argument(help="File written by `campaign export`, or - for stdin.")
+    ],
+) -> None:
+    """Recreate a campaign from `campaign export`'s file, every column as exported.
+
+    All or nothing (one transaction, streamed with COPY); a bad line is named. Refused when
+    the campaign or any of its rows exists here already.
+    """
+    with open_store(ctx) as store, progress_bar("importing", None) as advance:
+        records = JsonLines(source, advance)
+        with records.errors_by_line():
+            counts = store.import_campaign(records)
+    out.print(
+        f"imported campaign {counts.campaign_id}: {counts.agents:,} agents, "
         f"{counts.tasks:,} tasks, {counts.video_assets:,} assets, "
         f"{counts.task_history + counts.asset_history:,} history entries",
         markup=False,

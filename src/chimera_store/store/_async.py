@@ -957,8 +957,7 @@ class AsyncStore:
                         kind, row = current
                         if kind in ("header", "campaign", "end"):
                             if kind == "campaign":
-                                await conn.execute(query("import_campaign"), row)
-                                counts["campaigns"] = 1
+                                await _insert_campaign(conn, row, reader.position)
                             if kind == "end":
                                 try:
                                     transfer.check_counts(row, counts)
@@ -985,7 +984,8 @@ class AsyncStore:
                     reader.finish()
             except psycopg.Error as exc:
                 raise translate(exc) from None
-        return ImportCounts(**counts)
+        assert reader.campaign_id is not None  # finish() saw the whole export
+        return transfer.import_counts(reader.campaign_id, counts)
 
     # --- retention ---------------------------------------------------------------------------
 
@@ -1079,6 +1079,18 @@ async def _next_item(
         return reader.read(record)
     except InvalidInput as exc:
         raise exc.at_record(reader.position) from None
+
+
+async def _insert_campaign(conn: AsyncConnection[Any], row: Any, position: int) -> None:
+    """The imported campaign's row; one that exists already is said so, by its id."""
+    try:
+        await conn.execute(query("import_campaign"), row)
+    except psycopg.errors.UniqueViolation:
+        raise InvalidInput(
+            "id",
+            f"campaign {row['id']} exists already in this database (purge it first, or import "
+            "into another); nothing was imported",
+        ).at_record(position) from None
 
 
 async def _move_history(

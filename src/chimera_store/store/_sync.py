@@ -959,8 +959,7 @@ class Store:
                         kind, row = current
                         if kind in ("header", "campaign", "end"):
                             if kind == "campaign":
-                                conn.execute(query("import_campaign"), row)
-                                counts["campaigns"] = 1
+                                _insert_campaign(conn, row, reader.position)
                             if kind == "end":
                                 try:
                                     transfer.check_counts(row, counts)
@@ -987,7 +986,8 @@ class Store:
                     reader.finish()
             except psycopg.Error as exc:
                 raise translate(exc) from None
-        return ImportCounts(**counts)
+        assert reader.campaign_id is not None  # finish() saw the whole export
+        return transfer.import_counts(reader.campaign_id, counts)
 
     # --- retention ---------------------------------------------------------------------------
 
@@ -1081,6 +1081,18 @@ def _next_item(
         return reader.read(record)
     except InvalidInput as exc:
         raise exc.at_record(reader.position) from None
+
+
+def _insert_campaign(conn: Connection[Any], row: Any, position: int) -> None:
+    """The imported campaign's row; one that exists already is said so, by its id."""
+    try:
+        conn.execute(query("import_campaign"), row)
+    except psycopg.errors.UniqueViolation:
+        raise InvalidInput(
+            "id",
+            f"campaign {row['id']} exists already in this database (purge it first, or import "
+            "into another); nothing was imported",
+        ).at_record(position) from None
 
 
 def _move_history(

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from chimera_store import validation as v
 from chimera_store.errors import InvalidInput
+from chimera_store.records import ImportCounts
 from chimera_store.store import inputs
 from chimera_store.vocab import AssetStatus, TaskStatus
 
@@ -30,9 +31,8 @@ SECTIONS = (
 )
 COPIED = SECTIONS[2:-1]
 _ONCE = frozenset({"header", "campaign", "end"})
-# What `import_campaign` counts per section (the fields of ImportCounts / PurgeCounts).
+# What `import_campaign` counts per section (fields of ImportCounts, PurgeCounts, the end item).
 COUNT_FIELDS = {
-    "campaign": "campaigns",
     "agent": "agents",
     "task": "tasks",
     "task_history": "task_history",
@@ -102,6 +102,17 @@ def check_counts(expected: Mapping[str, Any], written: Mapping[str, int]) -> Non
                 f"the export's end item counts {str(count)[:20]}, the import has {written[field]}:"
                 " the file is incomplete or was edited; nothing was imported",
             )
+
+
+def import_counts(campaign_id: UUID, counts: Mapping[str, int]) -> ImportCounts:
+    return ImportCounts(
+        campaign_id,
+        counts["agents"],
+        counts["tasks"],
+        counts["video_assets"],
+        counts["task_history"],
+        counts["asset_history"],
+    )
 
 
 def item(kind: str, row: Mapping[str, Any]) -> dict[str, Any]:
