@@ -7,7 +7,7 @@ import gc
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -33,44 +33,13 @@ from chimera_store.payload import payload_json_schema, task_to_payload
 from chimera_store.store import AsyncStore, Store
 from chimera_store.vocab import ASSET_TRANSITIONS, TASK_TRANSITIONS, AssetStatus, TaskStatus
 from tests.helpers import REFUSED_PASSWORD, asset_record, refused_login_url, snapshot
+from tests.integration.conftest import Sync
 
 CONTEXT = {
     "goal_description": "Tease the drop",
     "persona_constraints": ["warm"],
     "required_resources": ["mcp://memory/recent"],
 }
-
-
-class Sync:
-    """Runs the async store's coroutines to completion, so one test body checks both flavours."""
-
-    def __init__(self, store: Any, runner: asyncio.Runner | None) -> None:
-        self._store = store
-        self._runner = runner
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._store, name)
-        if self._runner is None or not callable(attr):
-            return attr
-        runner = self._runner
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return runner.run(attr(*args, **kwargs))
-
-        return call
-
-
-@pytest.fixture(params=["sync", "async"])
-def store(request: pytest.FixtureRequest, db_url: str) -> Iterator[Any]:
-    if request.param == "sync":
-        s = Store.open(db_url, max_size=4)
-        yield Sync(s, None)
-        s.close()
-    else:
-        with asyncio.Runner() as runner:
-            a = runner.run(AsyncStore.open(db_url, max_size=4))
-            yield Sync(a, runner)
-            runner.run(a.close())
 
 
 def count(url: str, table: str) -> int:

@@ -183,7 +183,7 @@ class ImportReader:
 
     def finish(self) -> None:
         """The end of the items: an import cut short (no end item) is refused."""
-        if SECTIONS[self._section] != "end":
+        if self._section != SECTIONS.index("end"):
             raise InvalidInput(
                 "records",
                 "the export ends before its end item: it is incomplete (cut short?); nothing "
