@@ -141,6 +141,11 @@ def test_services_open_the_store_as_the_service_role(
         assert store.campaign_summary(c.id).assets_by_status == {"approved": 1}
         assert len(store.task_history(t.id)) == 3
         assert store.clean(before=datetime.now(UTC)).tasks == 0  # approved is not finished
+        exported = list(store.export_campaign(c.id))
+        assert store.purge_campaign(c.id).video_assets == 1
+        # The import stages history in a temporary table: TEMPORARY on the database, PUBLIC's
+        # by default.
+        assert store.import_campaign(exported).asset_history == 2
         assert store.purge_campaign(c.id).video_assets == 1
     assert run_cli("status", url=login_url("chimera_service")).returncode == 0
 
@@ -155,6 +160,10 @@ def test_readonly_role_reads_and_is_refused_writes_with_exit_18(
     with Store.open(readonly) as store:
         assert store.get_campaign(c.id) == c
         assert store.campaign_summary(c.id).agents == 0
+        exported = list(store.export_campaign(c.id))  # a read-only role may take a copy
+        assert exported[1]["id"] == c.id
+        with pytest.raises(PermissionDenied):
+            store.import_campaign(exported)
         with pytest.raises(PermissionDenied) as info:
             store.create_campaign("X", "g")
         assert str(info.value).startswith("permission denied for table campaigns")
