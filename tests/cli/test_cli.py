@@ -517,7 +517,8 @@ def test_command_lists_read_in_an_operators_order() -> None:
 
     # Registered by two modules, `create` came after `show` and `update` after `purge`.
     listed = gen_cli_docs.subcommands(gen_cli_docs.help_text(["campaign"]))
-    assert listed == ["create", "show", "update", "set-status", "purge"]
+    # Import beside create (both make a campaign), export beside show (both read one).
+    assert listed == ["import", "create", "show", "export", "update", "set-status", "purge"]
     for path, text in gen_cli_docs.walk([]):
         # A summary is the help's first sentence: "Change its status, e.g. pause it" was cut
         # to "Change its status, e.g." in the list of commands.

@@ -4,9 +4,10 @@ Pure: the item format, its checks and the COPY rows; shared by the async and syn
 
 An export is a header, the campaign, then its agents, tasks, task history, assets and asset
 history, in that order (a section may be empty), and an end item with the count of each: a
-file cut short (a full disk, a lost connection) is refused instead of imported in part. Every stored column is kept, versions and
-times included, so an import recreates the rows exactly; history entries get new ids in the
-order given (their `at` is kept), since ids are a per-database sequence.
+file cut short (a full disk, a lost connection) is refused instead of imported in part. Every
+stored column is kept, versions and times included, so an import recreates the rows exactly;
+history entries get new ids in the order given (their `at` is kept), since ids are a
+per-database sequence.
 """
 
 from __future__ import annotations
@@ -26,9 +27,7 @@ FORMAT = "chimera-store campaign export"
 FORMAT_VERSION = 1
 
 # The sections in file order; each after the campaign is one COPY (named query copy_<kind>).
-SECTIONS = (
-    *("header", "campaign", "agent", "task", "task_history", "asset", "asset_history", "end"),
-)
+SECTIONS = ("header", "campaign", "agent", "task", "task_history", "asset", "asset_history", "end")
 COPIED = SECTIONS[2:-1]
 _ONCE = frozenset({"header", "campaign", "end"})
 # What `import_campaign` counts per section (fields of ImportCounts, PurgeCounts, the end item).
@@ -67,18 +66,30 @@ _FIELDS = {
         *("id", "campaign_id", "task_type", "priority", "status", "context"),
         *("assigned_worker_id", "created_at", "version"),
     ),
-    "task_history": ("task_id", "from_status", "to_status", "actor", "reason", "idempotency_key"),
+    "task_history": (
+        "task_id",
+        "from_status",
+        "to_status",
+        "actor",
+        "reason",
+        "idempotency_key",
+        "at",
+    ),
     "asset": (
         *("id", "agent_id", "task_id", "campaign_id", "platform", "tier"),
         *("character_reference_id", "status", "metadata", "created_at", "version"),
     ),
     "asset_history": (
-        *("asset_id", "from_status", "to_status", "actor", "reason", "idempotency_key"),
+        "asset_id",
+        "from_status",
+        "to_status",
+        "actor",
+        "reason",
+        "idempotency_key",
+        "at",
     ),
+    "end": tuple(COUNT_FIELDS[kind] for kind in COPIED),
 }
-for _history in ("task_history", "asset_history"):
-    _FIELDS[_history] = (*_FIELDS[_history], "at")
-_FIELDS["end"] = tuple(COUNT_FIELDS[kind] for kind in COPIED)
 
 
 def header(campaign_id: UUID, schema_revision: str, exported_at: datetime) -> dict[str, Any]:
@@ -92,14 +103,14 @@ def header(campaign_id: UUID, schema_revision: str, exported_at: datetime) -> di
     }
 
 
-def check_counts(expected: Mapping[str, Any], written: Mapping[str, int]) -> None:
+def check_counts(expected: Mapping[str, int], written: Mapping[str, int]) -> None:
     """The end item's counts against what the import wrote: a difference means rows are
     missing from the file (or were added to it)."""
     for field, count in expected.items():
         if count != written[field]:
             raise InvalidInput(
                 field,
-                f"the export's end item counts {str(count)[:20]}, the import has {written[field]}:"
+                f"the export's end item counts {count}, the import has {written[field]}:"
                 " the file is incomplete or was edited; nothing was imported",
             )
 
@@ -162,7 +173,7 @@ class ImportReader:
         if kind == "campaign":
             return kind, self._campaign(record)
         if kind == "end":
-            return kind, {field: record[field] for field in _FIELDS["end"]}
+            return kind, {f: v.check_int(record[f], f, 0, 2**63 - 1) for f in _FIELDS["end"]}
         if kind.endswith("_history"):
             # Staged with the entry's position (see stage_history in store.sql).
             return kind, (self.position, *_history_row(record, kind))
