@@ -411,12 +411,7 @@ CREATE TEMPORARY TABLE IF NOT EXISTS chimera_import_history (
     actor text NOT NULL, reason text, idempotency_key text, at timestamptz NOT NULL
 ) ON COMMIT DROP;
 
--- name: copy_task_history
-COPY chimera_import_history (ord, subject, from_status, to_status, actor, reason,
-                             idempotency_key, at)
-FROM STDIN (FORMAT BINARY);
-
--- name: copy_asset_history
+-- name: copy_history
 COPY chimera_import_history (ord, subject, from_status, to_status, actor, reason,
                              idempotency_key, at)
 FROM STDIN (FORMAT BINARY);

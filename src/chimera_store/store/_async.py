@@ -969,7 +969,9 @@ class AsyncStore:
                             await conn.execute(query("stage_history"))
                         first, n = reader.position, 0
                         try:
-                            async with conn.cursor().copy(query(f"copy_{kind}")) as copy:
+                            async with conn.cursor().copy(
+                                query(transfer.COPY_QUERIES[kind])
+                            ) as copy:
                                 copy.set_types(transfer.COPY_TYPES[kind])
                                 while current is not None and current[0] == kind:
                                     await copy.write_row(current[1])

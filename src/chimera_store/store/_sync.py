@@ -971,7 +971,9 @@ class Store:
                             conn.execute(query("stage_history"))
                         first, n = reader.position, 0
                         try:
-                            with conn.cursor().copy(query(f"copy_{kind}")) as copy:
+                            with conn.cursor().copy(
+                                query(transfer.COPY_QUERIES[kind])
+                            ) as copy:
                                 copy.set_types(transfer.COPY_TYPES[kind])
                                 while current is not None and current[0] == kind:
                                     copy.write_row(current[1])

@@ -26,7 +26,7 @@ from chimera_store.vocab import AssetStatus, TaskStatus
 FORMAT = "chimera-store campaign export"
 FORMAT_VERSION = 1
 
-# The sections in file order; each after the campaign is one COPY (named query copy_<kind>).
+# The sections in file order; each after the campaign is one COPY (COPY_QUERIES).
 SECTIONS = ("header", "campaign", "agent", "task", "task_history", "asset", "asset_history", "end")
 COPIED = SECTIONS[2:-1]
 _ONCE = frozenset({"header", "campaign", "end"})
@@ -45,9 +45,16 @@ EXPORT_QUERIES = {
     "asset": "export_assets",
     "asset_history": "export_asset_history",
 }
+COPY_QUERIES = {
+    "agent": "copy_agent",
+    "task": "copy_task",
+    "task_history": "copy_history",  # both histories into the staging table
+    "asset": "copy_asset",
+    "asset_history": "copy_history",
+}
 # A history entry's subject: the field naming it and what it is.
 SUBJECTS = {"task_history": ("task_id", "task"), "asset_history": ("asset_id", "asset")}
-# The binary COPY column types of each section, in the order of its copy_<kind> statement.
+# The binary COPY column types of each section, in the order of its COPY statement.
 COPY_TYPES: dict[str, tuple[str, ...]] = {
     "agent": ("uuid", "uuid", "text", "text", "timestamptz"),
     "task": ("uuid", "uuid", "text", "text", "text", "jsonb", "text", "timestamptz", "int8"),
