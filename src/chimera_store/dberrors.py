@@ -79,6 +79,20 @@ def _connect_failure(exc: psycopg.Error) -> tuple[str, bool]:
     return f"cannot reach the database: {text}", False
 
 
+def outside_campaign(exc: psycopg.Error) -> ParentNotFound | None:
+    """For an import, which gives every asset its campaign: a same-campaign key failure means
+    the asset's task or agent is not one of that campaign's (absent, or another campaign's)."""
+    match = _KEY_VALUE.search(exc.diag.message_detail or "")
+    constraint = exc.diag.constraint_name or ""
+    if not isinstance(exc, pg.ForeignKeyViolation) or constraint not in _SAME_CAMPAIGN:
+        return None
+    if match is None or "," not in match.group("cols"):  # the trigger's row report: has a line
+        return None
+    entity, field = _PARENTS[constraint]
+    value = match.group("vals").split(",")[0].strip()
+    return ParentNotFound(entity, value, field, how="is not one of this campaign's")
+
+
 def translate(exc: psycopg.Error) -> ChimeraError:
     """Map one driver exception to the package's error."""
     diag = exc.diag

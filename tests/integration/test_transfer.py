@@ -170,6 +170,7 @@ def _edits() -> Iterator[tuple[str, Any, type[Exception], str, str | None]]:
     yield "another campaign's row", set_field("task", campaign_id=str(uuid.uuid4())), InvalidInput, "campaign_id", "task"  # fmt: skip
     yield "a header for another campaign", set_field("header", campaign_id=str(uuid.uuid4())), InvalidInput, "id", "campaign"  # fmt: skip
     yield "an asset of an unknown agent", set_field("asset", agent_id=str(uuid.uuid4())), ParentNotFound, "agent_id", "asset"  # fmt: skip
+    yield "an asset of an unknown task", set_field("asset", task_id=str(uuid.uuid4())), ParentNotFound, "task_id", None  # fmt: skip
     yield "history of an unknown asset", set_field("asset_history", asset_id=str(uuid.uuid4())), ParentNotFound, "asset_id", "asset_history"  # fmt: skip
 
     def missing_field(items: list[dict[str, Any]]) -> None:
@@ -227,6 +228,22 @@ def test_history_cannot_attach_to_another_campaigns_rows(store: Any, db_url: str
         with pytest.raises(ParentNotFound) as info:
             store.import_campaign(edited)
         assert (info.value.field, info.value.position) == (field, at + 1)
+        assert "not one of this campaign's" in str(info.value)
+        assert snapshot(db_url) == before
+
+
+def test_assets_cannot_attach_to_another_campaigns_rows(store: Any, db_url: str) -> None:
+    _c, items = _exported(store)
+    other = build(store, "Other")
+    foreign_task = store.list_tasks(other.id, limit=1).items[0]
+    foreign_agent = store.list_agents(other.id, limit=1).items[0]
+    for field, foreign in (("task_id", foreign_task.id), ("agent_id", foreign_agent.id)):
+        edited = [dict(item) for item in items]
+        edited[_index(edited, "asset")][field] = str(foreign)
+        before = snapshot(db_url)
+        with pytest.raises(ParentNotFound) as info:
+            store.import_campaign(edited)
+        assert info.value.field == field and str(foreign) in str(info.value)
         assert "not one of this campaign's" in str(info.value)
         assert snapshot(db_url) == before
 

@@ -25,6 +25,7 @@ from chimera_store import validation as v
 from chimera_store.config import resolve_target
 from chimera_store.dberrors import (
     connect_failure_is_final,
+    outside_campaign,
     translate,
     translate_connect_error,
 )
@@ -980,7 +981,9 @@ class Store:
                                     n += 1
                                     current = _next_item(records, reader)
                         except psycopg.Error as exc:
-                            raise _copy_error(exc, first - 1) from None
+                            # (checked at the end of the COPY, so no position to give)
+                            foreign = outside_campaign(exc)
+                            raise (foreign or _copy_error(exc, first - 1)) from None
                         if kind in transfer.SUBJECTS:
                             assert reader.campaign_id is not None
                             _move_history(conn, kind, reader.campaign_id, n)
