@@ -27,6 +27,7 @@ from chimera_store.ids import new_id
 from chimera_store.sql import query
 from chimera_store.store import Store
 from chimera_store.store.inputs import ASSET_COPY_TYPES, judge_statement
+from chimera_store.store.transfer import EXPORT_QUERIES
 
 TARGETS: dict[str, tuple[str, float]] = {
     "single_insert_ratio_vs_raw": ("<=", 1.15),
@@ -317,12 +318,62 @@ def _run(url: str, rows: int, progress: Callable[[str], None]) -> dict[str, Any]
         results["judge_commit_floor_ratio_vs_raw"] = round(
             _p(bare_cas, 0.5) / _p(raw_update, 0.5), 3
         )
+        progress("a whole campaign exported and imported again")
+        results.update(_campaign_transfer(store, raw, cid, api_rate))
         results["server_version"] = raw.info.parameter_status("server_version")
     finally:
         raw.close()
         store.close()
     results["targets_met"] = {k: met(k, results[k]) for k in TARGETS}
     return results
+
+
+def _campaign_transfer(
+    store: Store, raw: psycopg.Connection[Any], cid: Any, bulk_rate: float
+) -> dict[str, Any]:
+    """`export_campaign` against raw psycopg reading the same rows the same way (one snapshot,
+    server-side cursors, tuples), alternating; then `import_campaign` of what was exported,
+    after a purge, as a share of the bulk ingest's rate in this run (no target: informational).
+    The campaign is the Judge's, so its history is exported too."""
+    api_ms: list[float] = []
+    raw_ms: list[float] = []
+    items: list[dict[str, Any]] = []
+    for n in range(6):
+        if n % 2:
+            start = time.perf_counter()
+            items = list(store.export_campaign(cid))
+            api_ms.append((time.perf_counter() - start) * 1000)
+        else:
+            raw_ms.append(_time(_raw_export, raw, cid))
+    raw_rows = _raw_export(raw, cid)
+    import_ms: list[float] = []
+    for _ in range(2):
+        store.purge_campaign(cid)
+        import_ms.append(_time(store.import_campaign, items))
+    export_rate = len(items) * 1000 / _p(api_ms, 0.5)
+    raw_rate = raw_rows * 1000 / _p(raw_ms, 0.5)
+    import_rate = len(items) * 1000 / _p(import_ms, 0.5)
+    return {
+        "campaign_export_items": len(items),
+        "campaign_export_items_per_s": round(export_rate),
+        "campaign_export_raw_rows_per_s": round(raw_rate),
+        "campaign_export_ratio_vs_raw_read": round(export_rate / raw_rate, 3),
+        "campaign_import_items_per_s": round(import_rate),
+        "campaign_import_ratio_vs_bulk_insert": round(import_rate / bulk_rate, 3),
+    }
+
+
+def _raw_export(conn: psycopg.Connection[Any], cid: Any) -> int:
+    """The export's queries, read as a hand-written psycopg program would: the row count."""
+    rows = 0
+    with conn.transaction():
+        conn.execute(query("snapshot_read"))
+        for name in ("export_campaign", *EXPORT_QUERIES.values()):
+            with conn.cursor(name="bench_export") as cur:
+                cur.itersize = 1000
+                cur.execute(query(name), {"id": cid})
+                rows += sum(1 for _ in cur)
+    return rows + 2  # + the export's header and end items
 
 
 def met(key: str, value: float) -> bool:
