@@ -156,6 +156,38 @@ def test_backend_killed_mid_bulk_ingest(db_url: str) -> None:
         store.close()
 
 
+def test_backend_killed_mid_campaign_import(db_url: str) -> None:
+    """An import ended by the server halfway through its assets leaves nothing of the campaign;
+    the same items then import whole."""
+    with Store.open(db_url, max_size=2) as store:
+        c = store.create_campaign("C", "g", "active")
+        a = store.create_agent(c.id, "p", "r")
+        t = store.create_task(c.id, "generate_content", "high", CONTEXT)
+        store.bulk_insert_assets(asset_record(a.id, t.id, metadata={"n": n}) for n in range(4000))
+        items = list(store.export_campaign(c.id))
+        store.purge_campaign(c.id)
+        before = [count(db_url, table) for table in SCHEMA_TABLES]
+
+        def arriving() -> Iterator[dict[str, Any]]:
+            assets = 0
+            for item in items:
+                assets += item["kind"] == "asset"
+                if assets == 2000 and item["kind"] == "asset":
+                    with psycopg.connect(db_url, autocommit=True) as admin:
+                        admin.execute(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE application_name = 'chimera-store' AND query LIKE 'COPY%%' "
+                            "AND datname = current_database()"
+                        )
+                yield item
+
+        with pytest.raises(ConnectionLost):
+            store.import_campaign(arriving())
+        assert [count(db_url, table) for table in SCHEMA_TABLES] == before
+        assert store.import_campaign(items).video_assets == 4000
+        assert len(list(store.export_campaign(c.id))) == len(items)
+
+
 async def _judges(db_url: str, tasks: int, judges: int) -> tuple[Counter[str], Counter[Any]]:
     async with await AsyncStore.open(db_url, max_size=20) as store:
         c = await store.create_campaign("race", "g", "active")
