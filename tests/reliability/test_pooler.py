@@ -125,5 +125,12 @@ def test_data_api_through_pgbouncer(pgbouncer_url: str, empty_db_url: str) -> No
             tx.create_campaign("rolled back", "g")
             tx.create_task(c.id, "bad", "low", {"goal_description": "g"})
         assert [x.name for x in store.list_campaigns().items] == ["pooled"]
+        # Server-side cursors and the import's temporary table live within one transaction,
+        # which transaction pooling keeps on one server connection.
+        items = list(store.export_campaign(c.id))
+        store.purge_campaign(c.id)
+        counts = store.import_campaign(items)
+        assert (counts.video_assets, counts.task_history, counts.asset_history) == (101, 3, 1)
+        assert list(store.export_campaign(c.id))[1:] == items[1:]
     finally:
         store.close()
