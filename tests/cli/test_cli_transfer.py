@@ -21,6 +21,7 @@ def test_export_to_a_file_and_import_it_into_another_database(
     exported = cli(seeded, "campaign", "export", campaign, "--output", str(path))
     assert exported.exit_code == 0, exported.output
     assert f"to {path}" in exported.stdout
+    assert path.stat().st_mode & 0o777 == 0o600
     lines = path.read_text().splitlines()
     assert json.loads(lines[0])["kind"] == "header" and json.loads(lines[-1])["kind"] == "end"
     name = create_database(admin_url, template=template_db)

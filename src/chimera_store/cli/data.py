@@ -372,7 +372,8 @@ def campaign_export(
         typer.Option(
             "--output",
             "-o",
-            help="Write to this file, which appears only once the export is complete "
+            help="Write to this file (readable by its owner only: it holds all of the "
+            "campaign's data), which appears only once the export is complete "
             "(default: standard output).",
         ),
     ] = None,
