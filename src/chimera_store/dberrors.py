@@ -79,17 +79,26 @@ def _connect_failure(exc: psycopg.Error) -> tuple[str, bool]:
     return f"cannot reach the database: {text}", False
 
 
+def _same_campaign_key(exc: psycopg.Error) -> tuple[str, str] | None:
+    """(constraint, the key's first value) when a composite same-campaign key failed. The
+    trigger's report of a missing parent names one column and is not one of these."""
+    constraint = exc.diag.constraint_name or ""
+    match = _KEY_VALUE.search(exc.diag.message_detail or "")
+    if not isinstance(exc, pg.ForeignKeyViolation) or constraint not in _SAME_CAMPAIGN:
+        return None
+    if match is None or "," not in match.group("cols"):
+        return None
+    return constraint, match.group("vals").split(",")[0].strip()
+
+
 def outside_campaign(exc: psycopg.Error) -> ParentNotFound | None:
     """For an import, which gives every asset its campaign: a same-campaign key failure means
     the asset's task or agent is not one of that campaign's (absent, or another campaign's)."""
-    match = _KEY_VALUE.search(exc.diag.message_detail or "")
-    constraint = exc.diag.constraint_name or ""
-    if not isinstance(exc, pg.ForeignKeyViolation) or constraint not in _SAME_CAMPAIGN:
+    failed = _same_campaign_key(exc)
+    if failed is None:
         return None
-    if match is None or "," not in match.group("cols"):  # the trigger's row report: has a line
-        return None
+    constraint, value = failed
     entity, field = _PARENTS[constraint]
-    value = match.group("vals").split(",")[0].strip()
     return ParentNotFound(entity, value, field, how="is not one of this campaign's")
 
 
@@ -105,10 +114,11 @@ def translate(exc: psycopg.Error) -> ChimeraError:
                 f"{diag.table_name or 'row'} is still referenced ({detail}); "
                 "nothing is ever cascaded, purge the campaign instead"
             )
-        match = _KEY_VALUE.search(detail)
-        if constraint in _SAME_CAMPAIGN and match and "," in match.group("cols"):
-            field = _SAME_CAMPAIGN[constraint]
+        failed = _same_campaign_key(exc)
+        if failed is not None:
+            field = _SAME_CAMPAIGN[failed[0]]
             return InvalidInput(field, "belongs to a different campaign than the asset's task")
+        match = _KEY_VALUE.search(detail)
         entity, field = _PARENTS.get(constraint, ("parent", "reference"))
         value = match.group("vals") if match else None
         return ParentNotFound(entity, value, field)

@@ -54,16 +54,20 @@ COPY_QUERIES = {
 }
 # A history entry's subject: the field naming it and what it is.
 SUBJECTS = {"task_history": ("task_id", "task"), "asset_history": ("asset_id", "asset")}
+# A history entry's fields after its subject's id, and the staging table's COPY types (its
+# position, the subject, those fields).
+_HISTORY_FIELDS = ("from_status", "to_status", "actor", "reason", "idempotency_key", "at")
+_HISTORY_TYPES = ("int8", "uuid", "text", "text", "text", "text", "text", "timestamptz")
 # The binary COPY column types of each section, in the order of its COPY statement.
 COPY_TYPES: dict[str, tuple[str, ...]] = {
     "agent": ("uuid", "uuid", "text", "text", "timestamptz"),
     "task": ("uuid", "uuid", "text", "text", "text", "jsonb", "text", "timestamptz", "int8"),
-    "task_history": ("int8", "uuid", "text", "text", "text", "text", "text", "timestamptz"),
+    "task_history": _HISTORY_TYPES,
     "asset": (
         *("uuid", "uuid", "uuid", "uuid", "text", "text", "text", "text", "jsonb"),
         *("timestamptz", "int8"),
     ),
-    "asset_history": ("int8", "uuid", "text", "text", "text", "text", "text", "timestamptz"),
+    "asset_history": _HISTORY_TYPES,
 }
 _FIELDS = {
     "header": ("format", "format_version", "campaign_id", "schema_revision", "exported_at"),
@@ -73,28 +77,12 @@ _FIELDS = {
         *("id", "campaign_id", "task_type", "priority", "status", "context"),
         *("assigned_worker_id", "created_at", "version"),
     ),
-    "task_history": (
-        "task_id",
-        "from_status",
-        "to_status",
-        "actor",
-        "reason",
-        "idempotency_key",
-        "at",
-    ),
+    "task_history": ("task_id", *_HISTORY_FIELDS),
     "asset": (
         *("id", "agent_id", "task_id", "campaign_id", "platform", "tier"),
         *("character_reference_id", "status", "metadata", "created_at", "version"),
     ),
-    "asset_history": (
-        "asset_id",
-        "from_status",
-        "to_status",
-        "actor",
-        "reason",
-        "idempotency_key",
-        "at",
-    ),
+    "asset_history": ("asset_id", *_HISTORY_FIELDS),
     "end": tuple(COUNT_FIELDS[kind] for kind in COPIED),
 }
 
@@ -145,9 +133,11 @@ def timestamp(value: Any, field: str) -> datetime:
             value = datetime.fromisoformat(value)
         except ValueError:
             raise InvalidInput(field, f"not an ISO 8601 time: {value[:40]!r}") from None
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise InvalidInput(field, "must be a time with a UTC offset (ISO 8601)")
-    return value
+    if value is None:
+        raise InvalidInput(field, "required: a time with a UTC offset (ISO 8601)")
+    checked = inputs.aware_datetime(value, field)
+    assert checked is not None
+    return checked
 
 
 class ImportReader:
@@ -316,9 +306,8 @@ def _asset_row(r: Mapping[str, Any], campaign: UUID) -> tuple[Any, ...]:
 
 
 def _history_row(r: Mapping[str, Any], kind: str) -> tuple[Any, ...]:
-    subject, statuses = (
-        ("task_id", TaskStatus) if kind == "task_history" else ("asset_id", AssetStatus)
-    )
+    subject = SUBJECTS[kind][0]
+    statuses = TaskStatus if kind == "task_history" else AssetStatus
     source = r["from_status"]
     return (
         v.check_uuid(r[subject], subject),
