@@ -237,15 +237,31 @@ def test_assets_cannot_attach_to_another_campaigns_rows(store: Any, db_url: str)
     other = build(store, "Other")
     foreign_task = store.list_tasks(other.id, limit=1).items[0]
     foreign_agent = store.list_agents(other.id, limit=1).items[0]
-    for field, foreign in (("task_id", foreign_task.id), ("agent_id", foreign_agent.id)):
+    nowhere = uuid.uuid4()  # no such row in any campaign
+    for field, foreign in (
+        ("task_id", foreign_task.id),
+        ("agent_id", foreign_agent.id),
+        ("task_id", nowhere),
+        ("agent_id", nowhere),
+    ):
         edited = [dict(item) for item in items]
-        edited[_index(edited, "asset")][field] = str(foreign)
+        at = _index(edited, "asset") + 1  # the second asset: named by its own position
+        edited[at][field] = str(foreign)
         before = snapshot(db_url)
         with pytest.raises(ParentNotFound) as info:
             store.import_campaign(edited)
-        assert info.value.field == field and str(foreign) in str(info.value)
+        assert (info.value.field, info.value.position) == (field, at + 1)
+        assert str(foreign) in str(info.value)
         assert "not one of this campaign's" in str(info.value)
         assert snapshot(db_url) == before
+
+
+def test_an_empty_import_says_so(store: Any, db_url: str) -> None:
+    before = snapshot(db_url)
+    with pytest.raises(InvalidInput) as info:
+        store.import_campaign([])
+    assert info.value.field == "records" and "empty" in str(info.value)
+    assert snapshot(db_url) == before
 
 
 def test_an_existing_campaign_or_row_is_refused(store: Any, db_url: str) -> None:

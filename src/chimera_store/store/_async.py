@@ -944,8 +944,9 @@ class AsyncStore:
     async def import_campaign(self, items: inputs.AsyncRecords) -> ImportCounts:
         """Recreate a campaign from `export_campaign`'s items, every column as exported (into
         another database, or this one after a purge). One transaction, all or nothing; the
-        items are streamed (COPY) in constant memory, and a bad one is named by its 1-based
-        position. Refused if the campaign, or any of its rows' ids, exists already.
+        items are streamed (COPY), keeping only the agents' and tasks' ids, and a bad one is
+        named by its 1-based position. Refused if the campaign, or any of its rows' ids, exists
+        already.
         """
         records = inputs.async_record_iterator(items)
         reader = transfer.ImportReader()
@@ -979,7 +980,8 @@ class AsyncStore:
                                     n += 1
                                     current = await _next_item(records, reader)
                         except psycopg.Error as exc:
-                            # (checked at the end of the COPY, so no position to give)
+                            # The reader has placed an asset whose parents are not rows of
+                            # this import; should the key still fail, it is said the same way.
                             foreign = outside_campaign(exc)
                             raise (foreign or _copy_error(exc, first - 1)) from None
                         if kind in transfer.SUBJECTS:
@@ -1082,7 +1084,7 @@ async def _next_item(
         return None
     try:
         return reader.read(record)
-    except InvalidInput as exc:
+    except (InvalidInput, ParentNotFound) as exc:
         raise exc.at_record(reader.position) from None
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from chimera_store import validation as v
-from chimera_store.errors import InvalidInput
+from chimera_store.errors import InvalidInput, ParentNotFound
 from chimera_store.records import ImportCounts
 from chimera_store.store import inputs
 from chimera_store.vocab import AssetStatus, TaskStatus
@@ -143,16 +143,20 @@ def timestamp(value: Any, field: str) -> datetime:
 class ImportReader:
     """Checks the items of an import one by one, in order, and turns each into its row.
 
-    Knows only where it is in the file: the campaign's id (every row must belong to it) and
-    the last section seen (sections may not go backwards). Memory stays constant: a row that
-    names a parent not in the import is refused by the database (foreign keys; history through
-    its staging table).
+    Knows where it is in the file: the campaign's id (every row must belong to it), the last
+    section seen (sections may not go backwards), and the ids of the agents and tasks read so
+    far, so that an asset naming an agent or task that is not the campaign's is refused at its
+    own position (the database's composite key would refuse it too, but only at the end of the
+    section, without a position). Memory grows with the agents and tasks (about 150 bytes an
+    id), not with the assets or the history; a history entry whose subject is not the
+    campaign's is found by the database (through its staging table).
     """
 
     def __init__(self) -> None:
         self.position = 0
         self.campaign_id: UUID | None = None
         self._section = -1
+        self._parents: dict[str, set[UUID]] = {"agent": set(), "task": set()}
 
     def read(self, record: Any) -> tuple[str, Any]:
         """The item's kind and its row (the campaign: statement parameters; else a COPY row)."""
@@ -174,7 +178,19 @@ class ImportReader:
         if kind.endswith("_history"):
             # Staged with the entry's position (see stage_history in store.sql).
             return kind, (self.position, *_history_row(record, kind))
-        return kind, _ROWS[kind](record, self._own(record))
+        row = _ROWS[kind](record, self._own(record))
+        if kind == "asset":
+            self._check_parents(row)
+        else:
+            self._parents[kind].add(row[0])
+        return kind, row
+
+    def _check_parents(self, asset: tuple[Any, ...]) -> None:
+        for entity, value in (("agent", asset[1]), ("task", asset[2])):
+            if value not in self._parents[entity]:
+                raise ParentNotFound(
+                    entity, value, f"{entity}_id", how="is not one of this campaign's"
+                )
 
     def _advance(self, section: int) -> None:
         expected = "the header" if self._section < 0 else "the campaign"
@@ -191,6 +207,8 @@ class ImportReader:
 
     def finish(self) -> None:
         """The end of the items: an import cut short (no end item) is refused."""
+        if self.position == 0:
+            raise InvalidInput("records", "the export is empty: no header; nothing was imported")
         if self._section != SECTIONS.index("end"):
             raise InvalidInput(
                 "records",
