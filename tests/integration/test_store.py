@@ -742,6 +742,46 @@ def test_judge_commit_of_some_assets(store: Any) -> None:
     assert none.task.status == "complete" and none.approved_asset_ids == []
 
 
+def test_judge_commit_refuses_an_asset_it_cannot_approve(store: Any, db_url: str) -> None:
+    """A named asset that is not one of the task's judge_pending assets (mistyped, another
+    task's, not yet submitted) refuses the whole commit: the task is not completed without it."""
+    c, a, t = world(store)
+    mine = store.create_asset(a.id, t.id, "tiktok", "tier1", "r", status="judge_pending")
+    draft = store.create_asset(a.id, t.id, "tiktok", "tier1", "r")
+    _c2, a2, t2 = world(store)
+    elsewhere = store.create_asset(a2.id, t2.id, "tiktok", "tier1", "r", status="judge_pending")
+    store.transition_task(t.id, "in_progress", actor="w")
+    t = store.transition_task(t.id, "review", actor="w")
+    nowhere = uuid.uuid4()
+    for strays in ([nowhere], [draft.id], [elsewhere.id], [draft.id, nowhere]):
+        before = snapshot(db_url)
+        with pytest.raises(InvalidInput) as info:
+            store.judge_commit(
+                t.id,
+                campaign_version=c.version,
+                task_version=t.version,
+                actor="j",
+                asset_ids=[mine.id, *strays],
+            )
+        assert info.value.field == "asset_ids"
+        assert all(str(s) in str(info.value) for s in strays), str(info.value)
+        assert str(mine.id) not in str(info.value)
+        assert snapshot(db_url) == before
+    # Stale and a stray at once: stale is what the Judge must act on.
+    with pytest.raises(StaleState):
+        store.judge_commit(
+            t.id,
+            campaign_version=c.version,
+            task_version=t.version + 1,
+            actor="j",
+            asset_ids=[nowhere],
+        )
+    done = store.judge_commit(
+        t.id, campaign_version=c.version, task_version=t.version, actor="j", asset_ids=[mine.id]
+    )
+    assert done.approved_asset_ids == [mine.id]
+
+
 def test_campaign_summary(store: Any) -> None:
     c, a, t = world(store)
     store.create_asset(a.id, t.id, "tiktok", "tier1", "r")

@@ -14,9 +14,7 @@ import typer
 from chimera_store.cli.common import ENV_EPILOG, handle_errors, out, print_json
 from chimera_store.cli.data import Json, open_store, task_app
 from chimera_store.cli.lifecycle import Actor, operator_actor
-from chimera_store.errors import InvalidInput
 from chimera_store.records import to_dict
-from chimera_store.validation import check_uuid
 
 TaskVersion = Annotated[
     int | None,
@@ -62,18 +60,6 @@ def task_approve(
         task = store.get_task(task_id)
         if campaign_version is None:
             campaign_version = store.get_campaign(task.campaign_id).version
-        if asset_ids:
-            # The API approves the named assets that are submitted and ignores the rest; an
-            # operator's mistyped id would complete the task with nothing approved.
-            submitted = {
-                str(a.id)
-                for a in store.iterate(store.list_assets, task_id=task.id, status="judge_pending")
-            }
-            strays = [a for a in asset_ids if str(check_uuid(a, "asset_ids")) not in submitted]
-            if strays:
-                raise InvalidInput(
-                    "asset_ids", f"not a submitted asset of task {task.id}: {', '.join(strays)}"
-                )
         done = store.judge_commit(
             task.id,
             campaign_version=campaign_version,

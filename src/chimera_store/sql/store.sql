@@ -184,9 +184,11 @@ WHERE a.id = %(id)s ORDER BY h.id;
 -- The Judge's optimistic commit, one statement: the campaign must still be active at the version
 -- the worker read, the task in review at its version; then task -> complete and its
 -- judge_pending assets -> approved, with history. Zero rows back means stale: nothing changed.
--- The filter slot is empty (all of the task's assets) or restricts to asset_ids: two statements
+-- The two slots are empty (all of the task's assets) or restrict to asset_ids: two statements
 -- rather than one with "asset_ids IS NULL OR ...", whose generic plan costs a little more than a
--- custom one, so PostgreSQL re-planned the statement on every commit (0.9 -> 0.7 ms).
+-- custom one, so PostgreSQL re-planned the statement on every commit (0.9 -> 0.7 ms). With
+-- asset_ids, the task moves only if every id named is one of its judge_pending assets: a
+-- mistyped id refuses the commit rather than completing the task without that asset.
 -- (No placeholders in these comments: psycopg would bind them.)
 WITH camp AS (
     SELECT c.id FROM campaigns c
@@ -196,7 +198,7 @@ WITH camp AS (
 ), task AS (
     UPDATE tasks t SET status = 'complete'
     WHERE t.id = %(task_id)s AND t.status = 'review' AND t.version = %(task_version)s
-      AND EXISTS (SELECT 1 FROM camp)
+      AND EXISTS (SELECT 1 FROM camp) {all_named}
     RETURNING t.id, t.campaign_id, t.task_type, t.priority, t.status, t.context, t.created_at,
               t.assigned_worker_id, t.version
 ), assets AS (
@@ -239,6 +241,15 @@ WITH task AS (
 )
 SELECT task.*, (SELECT coalesce(array_agg(id), ARRAY[]::uuid[]) FROM assets) AS moved
 FROM task;
+
+-- name: judge_commit_strays
+-- Which of a Judge's asset_ids are not judge_pending assets of the task, in the order given.
+SELECT n.id FROM unnest(%(asset_ids)s::uuid[]) WITH ORDINALITY AS n(id, pos)
+WHERE NOT EXISTS (
+    SELECT 1 FROM video_assets a
+    WHERE a.id = n.id AND a.task_id = %(task_id)s AND a.status = 'judge_pending'
+)
+ORDER BY n.pos;
 
 -- name: judge_commit_state
 SELECT c.status AS campaign_status, c.version AS campaign_version,

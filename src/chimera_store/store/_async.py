@@ -669,7 +669,8 @@ class AsyncStore:
 
         Only if the campaign is still `active` at `campaign_version` and the task is still in
         `review` at `task_version` (the versions the worker started from); otherwise StaleState
-        and nothing changes.
+        and nothing changes. `asset_ids` approves only those (the rest stay judge_pending); one
+        that is not a judge_pending asset of the task is InvalidInput, and nothing changes.
         """
         key = v.check_uuid(task_id, "task_id")
         ids = None if asset_ids is None else inputs.uuid_list(asset_ids, "asset_ids")
@@ -685,6 +686,20 @@ class AsyncStore:
         if row is not None:
             approved = list(row.pop("approved"))
             return JudgeCommit(task=Task(**row), approved_asset_ids=approved)
+        strays = state.pop("strays", None)
+        current = (state["campaign_status"], state["campaign_version"], state["task_status"])
+        if (
+            strays
+            and current == ("active", campaign_version, "review")
+            and (state["task_version"] == task_version)
+        ):
+            raise InvalidInput(
+                "asset_ids",
+                f"not a submitted asset (judge_pending) of task {key}: "
+                + ", ".join(str(s) for s in strays[:10])
+                + (f" and {len(strays) - 10} more" if len(strays) > 10 else "")
+                + "; nothing was changed",
+            )
         raise StaleState(
             f"refused a stale commit of task {key}: campaign is {state['campaign_status']} at "
             f"version {state['campaign_version']} (expected active at {campaign_version}), task is "
@@ -782,7 +797,8 @@ class AsyncStore:
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """Run a task's compare-and-set statement (the Judge's, the Worker's submission): its row,
         or none and the task's and campaign's state then (read on the same connection, to say
-        why it was refused); NotFound for no such task."""
+        why it was refused; with the Judge's `asset_ids`, under "strays" those that are not the
+        task's judge_pending assets); NotFound for no such task."""
         state: dict[str, Any] | None = None
         async with self._connection() as conn:
             try:
@@ -792,6 +808,9 @@ class AsyncStore:
                 if row is None:
                     await cur.execute(query("judge_commit_state"), {"task_id": params["task_id"]})
                     state = await cur.fetchone()
+                    if state is not None and params.get("asset_ids") is not None:
+                        await cur.execute(query("judge_commit_strays"), params)
+                        state["strays"] = [r["id"] for r in await cur.fetchall()]
             except psycopg.Error as exc:
                 raise translate(exc) from None
         if row is None and state is None:

@@ -371,6 +371,11 @@ def filter_value(value: Any, enum: type[Any] | None, field: str) -> Any:
 
 
 _ONLY_ASSETS = sql.SQL("AND a.id = ANY(%(asset_ids)s::uuid[])")
+_ALL_NAMED = sql.SQL(
+    "AND NOT EXISTS (SELECT 1 FROM unnest(%(asset_ids)s::uuid[]) AS n(id) WHERE NOT EXISTS ("
+    "SELECT 1 FROM video_assets a WHERE a.id = n.id AND a.task_id = t.id "
+    "AND a.status = 'judge_pending'))"
+)
 
 
 @lru_cache(maxsize=2)
@@ -381,6 +386,9 @@ def judge_statement(some_assets: bool) -> str:
     commit, measured), while the text of a str query is converted once and cached."""
     return (
         sql.SQL(query("judge_commit"))
-        .format(only_assets=_ONLY_ASSETS if some_assets else sql.SQL(""))
+        .format(
+            only_assets=_ONLY_ASSETS if some_assets else sql.SQL(""),
+            all_named=_ALL_NAMED if some_assets else sql.SQL(""),
+        )
         .as_string()
     )
