@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from chimera_store import InvalidInput, ParentNotFound
@@ -302,3 +302,78 @@ def test_deep_and_oversized_json_refused(world: Any, db_url: str) -> None:
         with pytest.raises(InvalidInput):
             store.create_task(c.id, "reply_comment", "low", bad)
     assert counts(db_url) == before
+
+
+@pytest.fixture
+def exported(db_url: str) -> Iterator[tuple[Store, list[dict[str, Any]]]]:
+    """A small campaign with some of everything, exported as the file holds it, then purged."""
+    from tests.integration.test_transfer import as_file, build
+
+    store = Store.open(db_url, max_size=2)
+    c = build(store, "fuzzed")
+    items = as_file(list(store.export_campaign(c.id)))
+    store.purge_campaign(c.id)
+    yield store, items
+    store.close()
+
+
+def _ids(items: list[dict[str, Any]]) -> list[str]:
+    return sorted({str(v) for i in items for k, v in i.items() if k == "id" or k.endswith("_id")})
+
+
+# One edit of an export file: (what, item index, key, value); indexes and keys are reduced to the
+# file's own when applied, so most edits land on a real item and field.
+edits = st.tuples(
+    st.sampled_from(["set", "set", "set", "delete_key", "drop", "duplicate", "swap"]),
+    st.integers(0, 10_000),
+    st.one_of(st.integers(0, 100), text),
+    st.one_of(json_values, st.sampled_from(["other_id", "time", "vocabulary"])),
+)
+
+
+def _apply(items: list[dict[str, Any]], edit: tuple[str, int, Any, Any]) -> None:
+    what, index, key, value = edit
+    at = index % len(items)
+    item = items[at]
+    if isinstance(key, int):
+        key = sorted(item)[key % len(item)]
+    if value == "other_id":
+        value = _ids(items)[index % len(_ids(items))]
+    elif value == "time":
+        value = "2026-02-30T00:00:00+00:00" if index % 2 else "2026-01-01T00:00:00"
+    elif value == "vocabulary":
+        value = ["draft", "approved", "review", "complete", "tier1", "active", "end"][index % 7]
+    if what == "set":
+        item[key] = value
+    elif what == "delete_key":
+        item.pop(key, None)
+    elif what == "drop":
+        del items[at]
+    elif what == "duplicate":
+        items.insert(at, dict(item))
+    else:
+        items[at], items[-1 - at] = items[-1 - at], items[at]
+
+
+@FUZZ
+@given(changes=st.lists(edits, min_size=1, max_size=3))
+def test_an_edited_campaign_export(exported: Any, db_url: str, changes: Any) -> None:
+    """Any edit of an export file (a value, a key, an item dropped, repeated or moved) either
+    imports or is refused with InvalidInput or ParentNotFound and writes nothing."""
+    from tests.helpers import snapshot
+
+    store, original = exported
+    items = json.loads(json.dumps(original))
+    for change in changes:
+        if items:
+            _apply(items, change)
+    before = snapshot(db_url)
+    try:
+        done = store.import_campaign(items)
+    except (InvalidInput, ParentNotFound) as exc:
+        event(f"refused: {type(exc).__name__} {ascii(exc.field)[:30]}")
+        assert snapshot(db_url) == before
+        return
+    event("imported")
+    store.purge_campaign(done.campaign_id)  # an edit the format allows (a reason, a time)
+    assert snapshot(db_url) == before
