@@ -1,0 +1,293 @@
+"""The store's connections: opening a pool, checking it out, transactions, and the helpers every
+call goes through (one row, a page, a record by id)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Self, TypeVar
+from uuid import UUID
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import args_row
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
+
+from chimera_store import validation as v
+from chimera_store.config import resolve_target
+from chimera_store.dberrors import (
+    connect_failure_is_final,
+    translate,
+    translate_connect_error,
+)
+from chimera_store.errors import (
+    ConnectionLost,
+    DatabaseUnavailable,
+    NotFound,
+    SchemaError,
+)
+from chimera_store.jsonb_loads import adapters as jsonb_adapters
+from chimera_store.liveness import server_hung_up
+from chimera_store.records import (
+    Agent,
+    Campaign,
+    Page,
+    Task,
+    VideoAsset,
+    encode_cursor,
+)
+from chimera_store.sql import query
+from chimera_store.store import inputs
+
+R = TypeVar("R", Campaign, Agent, Task, VideoAsset)
+T = TypeVar("T")
+_log = logging.getLogger("chimera_store.pool")
+_RECHECK_TIMEOUT = 5.0  # s: the direct attempt that says why the pool timed out
+
+
+class StoreCore:
+    """What every call of the store stands on: its pool or connection, and transactions. The
+    calls themselves are in the classes `AsyncStore` is made of (store.py)."""
+
+    def __init__(
+        self,
+        source: AsyncConnectionPool[AsyncConnection[Any]] | AsyncConnection[Any],
+        *,
+        owns_pool: bool = False,
+    ) -> None:
+        if not isinstance(source, (AsyncConnectionPool, AsyncConnection)):
+            # A URL here is the usual slip; without this the first call failed an assert.
+            name, pool, conn = type(self).__name__, AsyncConnectionPool, AsyncConnection
+            raise TypeError(
+                f"{name}() takes a pool ({pool.__name__}) or a connection ({conn.__name__}), not "
+                f"{type(source).__name__}; for a URL use {name}.open(url)"
+            )
+        self._pool = source if isinstance(source, AsyncConnectionPool) else None
+        self._conn = source if isinstance(source, AsyncConnection) else None
+        self._owns_pool = owns_pool
+
+    @classmethod
+    async def open(
+        cls,
+        url: str | None = None,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 30.0,
+        prepare_threshold: int | None = 5,
+        max_idle: float = 600.0,
+        check_schema: bool = True,
+    ) -> Self:
+        """A store over a new connection pool. `prepare_threshold=None` for pgbouncer < 1.21.
+
+        The pool grows up to `max_size` while calls wait and closes connections idle for
+        `max_idle` seconds, down to `min_size` (docs/api.md: why `min_size` should stay low).
+        With `check_schema`, a database without this version's migrations is refused at once
+        (SchemaError) rather than at the first call that needs them."""
+        target_url = url or resolve_target().url
+        # One direct attempt first: a refused login or a missing database is final, so it is
+        # reported at once instead of after the pool has retried for `connect_timeout` seconds.
+        # An unreachable server is left to the pool, which keeps trying (a service may start
+        # before its database).
+        failure = await _connect_once(target_url, connect_timeout)
+        if failure is not None and connect_failure_is_final(failure):
+            raise translate_connect_error(failure)
+
+        async def check(conn: AsyncConnection[Any]) -> None:
+            await _refresh_if_hung_up(pool, conn)
+
+        pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            target_url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=connect_timeout,
+            max_idle=max_idle,
+            check=check,
+            open=False,
+            kwargs={
+                "context": jsonb_adapters(),
+                "autocommit": True,
+                "prepare_threshold": prepare_threshold,
+                "application_name": "chimera-store",
+            },
+        )
+        try:
+            await pool.open(wait=True, timeout=connect_timeout)
+        except PoolTimeout:
+            await pool.close()
+            failure = await _connect_once(target_url, connect_timeout)  # to say *why*
+            if failure is not None:
+                raise translate_connect_error(failure) from None
+            raise DatabaseUnavailable("timed out connecting to the database") from None
+        if check_schema:
+            try:
+                await _check_schema(pool)
+            except BaseException:
+                await pool.close()
+                raise
+        return cls(pool, owns_pool=True)
+
+    async def close(self) -> None:
+        if self._pool is not None and self._owns_pool:
+            await self._pool.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- connections and transactions -------------------------------------------------------
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        if self._conn is not None:
+            yield self._conn
+            return
+        assert self._pool is not None
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except PoolClosed:
+            raise DatabaseUnavailable(
+                "this store is closed (by `close()` or the end of its `with` block); open a new one"
+            ) from None
+        except PoolTimeout:
+            # Either every connection is busy or the pool cannot open one: a direct attempt
+            # tells which (only on this slow path), so a server that is down is not reported
+            # as a busy pool. (A caller's pool may log in with kwargs this URL lacks: not tried.)
+            url = self._pool.conninfo
+            if self._owns_pool and isinstance(url, str):
+                failure = await _connect_once(url, _RECHECK_TIMEOUT)
+                if failure is not None:
+                    raise translate_connect_error(failure) from None
+            raise DatabaseUnavailable(
+                f"no database connection free within {self._pool.timeout:g} s (all "
+                f"{self._pool.max_size} of the pool's connections in use; inside "
+                "`store.transaction() as tx`, call `tx`, not `store`)"
+            ) from None
+        except psycopg.Error as exc:
+            raise translate(exc) from None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Self]:
+        """Run several operations atomically: `async with store.transaction() as tx: ...`."""
+        async with self._connection() as conn:
+            try:
+                async with conn.transaction():
+                    yield type(self)(conn)
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+
+    async def _one(self, row_type: type[R], name: str, params: Mapping[str, Any]) -> R | None:
+        async with self._connection() as conn:
+            try:
+                cur = conn.cursor(row_factory=args_row(row_type))
+                await cur.execute(query(name), params)
+                return await cur.fetchone()
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+
+    async def _page(
+        self,
+        row_type: type[R],
+        name: str,
+        filters: Mapping[str, Any],
+        limit: int,
+        cursor: str | None,
+    ) -> Page[R]:
+        statement, params = inputs.list_statement(name, filters, limit=limit, cursor=cursor)
+        rows: list[R] = []
+        async with self._connection() as conn:
+            try:
+                cur = conn.cursor(row_factory=args_row(row_type))
+                await cur.execute(statement, params)
+                rows = await cur.fetchall()
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            next_cursor = encode_cursor(last.created_at, last.id)
+        return Page(items=rows, next_cursor=next_cursor)
+
+    async def iterate(
+        self,
+        list_method: inputs.AsyncLister[T],
+        /,
+        *args: Any,
+        page_size: int = 500,
+        **filters: Any,
+    ) -> AsyncIterator[T]:
+        """Every record a list method finds, newest first, fetched page by page.
+
+        `store.iterate(store.list_assets, campaign_id=c, status="draft")`, looped over with
+        `for` (`async for` on an AsyncStore).
+        Each page is its own short query (keyset), so no connection or transaction is held
+        between pages; rows created after the walk started are newer and not included.
+        """
+        arguments = inputs.paging_filters(filters, page_size)
+        cursor: str | None = None
+        while True:
+            page = await list_method(*args, **arguments, cursor=cursor)
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def _get(self, row_type: type[R], name: str, entity: str, id: UUID | str) -> R:
+        key = v.check_uuid(id, "id")
+        row = await self._one(row_type, name, {"id": key})
+        if row is None:
+            raise NotFound(entity, key)
+        return row
+
+
+async def _check_schema(pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None:
+    """SchemaError when the database lacks migrations this code needs (see `open`)."""
+    from chimera_store.migrator import schema_behind  # Alembic's scripts: only when opening
+
+    async with pool.connection() as conn:
+        try:
+            cur = await conn.execute(query("version_table_exists"))
+            row = await cur.fetchone()
+            revisions: list[str] | None = None
+            if row is not None and row[0]:
+                cur = await conn.execute(query("current_revisions"))
+                revisions = [str(r[0]) for r in await cur.fetchall()]
+        except psycopg.Error as exc:
+            raise translate(exc) from None
+    problem = schema_behind(revisions)
+    if problem is not None:
+        raise SchemaError(problem)
+
+
+async def _refresh_if_hung_up(
+    pool: AsyncConnectionPool[AsyncConnection[Any]], conn: AsyncConnection[Any]
+) -> None:
+    """The pool's checkout check (see liveness.py). A connection the server hung up on is
+    closed, and so is every other idle one (a restart ends them all): the caller then waits for
+    a new connection instead of drawing the dead ones in turn, which the pool would space out
+    by a backoff of 1 s, then 2 s, ... The raise makes the pool discard it and try again."""
+    if not server_hung_up(conn):
+        return
+    _log.warning(
+        "the database server closed an idle pooled connection (restarted or ended the "
+        "session); reconnecting the pool"
+    )
+    await conn.close()
+    await pool.drain()
+    raise ConnectionLost("the server closed this idle connection")
+
+
+async def _connect_once(url: str, connect_timeout: float) -> psycopg.Error | None:
+    """One direct connection, closed at once: the driver's error, or None if it worked."""
+    try:
+        conn = await AsyncConnection.connect(url, connect_timeout=max(2, int(connect_timeout)))
+    except psycopg.Error as exc:
+        return exc
+    await conn.close()
+    return None

@@ -1,0 +1,177 @@
+# WARNING: this file is generated from the _async package by tools/async_to_sync.py.
+# DO NOT CHANGE: edit the _async package and run `make sync-api`.
+"""Export and import of a whole campaign (the item format and its checks: store/transfer.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import Connection
+from psycopg.pq import TransactionStatus
+from psycopg.rows import dict_row
+
+from chimera_store import validation as v
+from chimera_store.dberrors import (
+    outside_campaign,
+    translate,
+)
+from chimera_store.errors import (
+    InvalidInput,
+    NotFound,
+    ParentNotFound,
+)
+from chimera_store.records import (
+    ImportCounts,
+)
+from chimera_store.sql import query
+from chimera_store.store import inputs, transfer
+from chimera_store.store._sync.bulk import copy_error
+from chimera_store.store._sync.core import StoreCore
+
+
+class TransferCalls(StoreCore):
+    """A whole campaign out (`export_campaign`) and back in (`import_campaign`)."""
+
+    # --- a whole campaign out and back in --------------------------------------------------
+
+    def export_campaign(self, id: UUID | str) -> Iterator[dict[str, Any]]:
+        """Everything stored for a campaign, as items `import_campaign` takes back: a header,
+        the campaign, its agents, tasks, task history, assets and asset history (each item a
+        dict with its `kind` and every stored column; `chimera_store.store.transfer`).
+
+        One consistent snapshot (a read-only REPEATABLE READ transaction) streamed through
+        server-side cursors, in constant memory. It holds a connection until the iteration
+        ends: iterate to the end, or close the iterator.
+        """
+        key = v.check_uuid(id, "id")
+        with self._connection() as conn:
+            try:
+                # Inside a caller's transaction its snapshot rules (and cannot be changed).
+                fresh = conn.info.transaction_status == TransactionStatus.IDLE
+                with conn.transaction():
+                    if fresh:
+                        conn.execute(query("snapshot_read"))
+                    cur = conn.cursor(row_factory=dict_row)
+                    cur.execute(query("export_campaign"), {"id": key})
+                    campaign = cur.fetchone()
+                    if campaign is None:
+                        raise NotFound("campaign", key)
+                    cur.execute(query("current_revisions"))
+                    revision = ",".join(str(row["version_num"]) for row in cur.fetchall())
+                    yield transfer.header(key, revision, datetime.now(UTC))
+                    yield transfer.item("campaign", campaign)
+                    end: dict[str, Any] = {"kind": "end"}
+                    for kind in transfer.COPIED:
+                        named = conn.cursor(name=f"chimera_export_{kind}", row_factory=dict_row)
+                        named.itersize = 1000
+                        n = 0
+                        with named:
+                            named.execute(query(transfer.EXPORT_QUERIES[kind]), {"id": key})
+                            for row in named:
+                                n += 1
+                                yield transfer.item(kind, row)
+                        end[transfer.COUNT_FIELDS[kind]] = n
+                    yield end
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+
+    def import_campaign(self, items: inputs.Records) -> ImportCounts:
+        """Recreate a campaign from `export_campaign`'s items, every column as exported (into
+        another database, or this one after a purge). One transaction, all or nothing; the
+        items are streamed (COPY), keeping only the agents' and tasks' ids, and a bad one is
+        named by its 1-based position. Refused if the campaign, or any of its rows' ids, exists
+        already.
+        """
+        records = inputs.record_iterator(items)
+        reader = transfer.ImportReader()
+        counts = dict.fromkeys(transfer.COUNT_FIELDS.values(), 0)
+        with self._connection() as conn:
+            try:
+                with conn.transaction():
+                    current = _next_item(records, reader)
+                    while current is not None:
+                        kind, row = current
+                        if kind in ("header", "campaign", "end"):
+                            if kind == "campaign":
+                                _insert_campaign(conn, row, reader.position)
+                            if kind == "end":
+                                try:
+                                    transfer.check_counts(row, counts)
+                                except InvalidInput as exc:
+                                    raise exc.at_record(reader.position) from None
+                            current = _next_item(records, reader)
+                            continue
+                        if kind in transfer.SUBJECTS:
+                            conn.execute(query("stage_history"))
+                        first, n = reader.position, 0
+                        try:
+                            with conn.cursor().copy(
+                                query(transfer.COPY_QUERIES[kind])
+                            ) as copy:
+                                copy.set_types(transfer.COPY_TYPES[kind])
+                                while current is not None and current[0] == kind:
+                                    copy.write_row(current[1])
+                                    n += 1
+                                    current = _next_item(records, reader)
+                        except psycopg.Error as exc:
+                            # The reader has placed an asset whose parents are not rows of
+                            # this import; should the key still fail, it is said the same way.
+                            foreign = outside_campaign(exc)
+                            raise (foreign or copy_error(exc, first - 1)) from None
+                        if kind in transfer.SUBJECTS:
+                            assert reader.campaign_id is not None
+                            _move_history(conn, kind, reader.campaign_id, n)
+                        counts[transfer.COUNT_FIELDS[kind]] += n
+                    reader.finish()
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+        assert reader.campaign_id is not None  # finish() saw the whole export
+        return transfer.import_counts(reader.campaign_id, counts)
+
+
+def _next_item(
+    records: Iterator[Any], reader: transfer.ImportReader
+) -> tuple[str, Any] | None:
+    """The next import item, checked, as its kind and row; None at the end."""
+    try:
+        record = next(records)
+    except StopIteration:
+        return None
+    try:
+        return reader.read(record)
+    except (InvalidInput, ParentNotFound) as exc:
+        raise exc.at_record(reader.position) from None
+
+
+def _insert_campaign(conn: Connection[Any], row: Any, position: int) -> None:
+    """The imported campaign's row; one that exists already is said so, by its id."""
+    try:
+        conn.execute(query("import_campaign"), row)
+    except psycopg.errors.UniqueViolation:
+        raise InvalidInput(
+            "id",
+            f"campaign {row['id']} exists already in this database (purge it first, or import "
+            "into another); nothing was imported",
+        ).at_record(position) from None
+
+
+def _move_history(
+    conn: Connection[Any], kind: str, campaign_id: UUID, staged: int
+) -> None:
+    """Move staged history entries into their table; one whose task or asset is not this
+    campaign's is refused by its position (see stage_history in store.sql)."""
+    params = {"campaign_id": campaign_id}
+    cur = conn.execute(query(f"move_{kind}"), params)
+    moved = cur.fetchone()
+    if moved is None or moved[0] != staged:
+        cur = conn.execute(query(f"stray_{kind}"), params)
+        stray = cur.fetchone()
+        assert stray is not None
+        field, entity = transfer.SUBJECTS[kind]
+        error = ParentNotFound(entity, stray[1], field, how="is not one of this campaign's")
+        raise error.at_record(int(stray[0]))
+    conn.execute(query("unstage_history"))
