@@ -233,7 +233,7 @@ def test_json_lines_maps_records_to_file_lines(blank: list[bool]) -> None:
     import tempfile
     from pathlib import Path
 
-    from chimera_store.cli.data import JsonLines
+    from chimera_store.cli.files import JsonLines
 
     lines = ["" if b else json.dumps({"n": i}) for i, b in enumerate(blank)]
     expected = [number for number, b in enumerate(blank, start=1) if not b]

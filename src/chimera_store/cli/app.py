@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from chimera_store import __version__, migrator
-from chimera_store.cli import admin, data, lifecycle, review, writes
+from chimera_store.cli import admin, data, files, lifecycle, review, writes
 from chimera_store.cli.common import State
 from chimera_store.config import ENV_DATABASE_URL, ENV_HOME
 
@@ -64,6 +64,7 @@ def root(
 
 admin.register(app)
 data.register(app)
+files.register()
 lifecycle.register()
 review.register()
 writes.register()

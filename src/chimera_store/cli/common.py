@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import psycopg
@@ -230,3 +230,14 @@ def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task(label, total=total)
         yield lambda n: progress.advance(task, n)
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    """An operator's ISO 8601 date or time; without an offset it is UTC (as lists print)."""
+    if value is None:
+        return None
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(option, f"{value!r} is not an ISO 8601 date or time") from None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
