@@ -10,33 +10,13 @@ from uuid import UUID
 import psycopg
 
 from chimera_store import validation as v
-from chimera_store.dberrors import (
-    translate,
-)
-from chimera_store.errors import (
-    InvalidInput,
-    NotFound,
-    StaleState,
-)
-from chimera_store.records import (
-    Agent,
-    Campaign,
-    CampaignSummary,
-    Page,
-    Task,
-    VideoAsset,
-)
+from chimera_store.dberrors import translate
+from chimera_store.errors import InvalidInput, NotFound, StaleState
+from chimera_store.records import Agent, Campaign, CampaignSummary, Page, Task, VideoAsset
 from chimera_store.sql import query
 from chimera_store.store import inputs
 from chimera_store.store._async.core import StoreCore
-from chimera_store.vocab import (
-    AssetStatus,
-    CampaignStatus,
-    Priority,
-    TaskStatus,
-    TaskType,
-    Tier,
-)
+from chimera_store.vocab import AssetStatus, CampaignStatus, Priority, TaskStatus, TaskType, Tier
 
 
 class EntityCalls(StoreCore):

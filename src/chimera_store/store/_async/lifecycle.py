@@ -10,15 +10,8 @@ import psycopg
 from psycopg.rows import class_row, dict_row
 
 from chimera_store import validation as v
-from chimera_store.dberrors import (
-    translate,
-)
-from chimera_store.errors import (
-    InvalidInput,
-    InvalidTransition,
-    NotFound,
-    StaleState,
-)
+from chimera_store.dberrors import translate
+from chimera_store.errors import InvalidInput, InvalidTransition, NotFound, StaleState
 from chimera_store.records import (
     JudgeCommit,
     JudgeRejection,
@@ -30,13 +23,7 @@ from chimera_store.records import (
 from chimera_store.sql import query
 from chimera_store.store import inputs
 from chimera_store.store._async.core import StoreCore
-from chimera_store.vocab import (
-    AssetStatus,
-    TaskStatus,
-    asset_sources,
-    next_statuses,
-    task_sources,
-)
+from chimera_store.vocab import AssetStatus, TaskStatus, asset_sources, next_statuses, task_sources
 
 S = TypeVar("S", Task, VideoAsset)  # records with a status life cycle
 

@@ -13,17 +13,9 @@ from uuid import UUID
 import psycopg
 
 from chimera_store import validation as v
-from chimera_store.dberrors import (
-    translate,
-)
-from chimera_store.errors import (
-    ChimeraError,
-    InvalidInput,
-    NotFound,
-)
-from chimera_store.records import (
-    PurgeCounts,
-)
+from chimera_store.dberrors import translate
+from chimera_store.errors import ChimeraError, InvalidInput, NotFound
+from chimera_store.records import PurgeCounts
 from chimera_store.sql import query
 from chimera_store.store import inputs
 from chimera_store.store._sync.core import StoreCore

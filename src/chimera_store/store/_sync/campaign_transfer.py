@@ -15,18 +15,9 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from chimera_store import validation as v
-from chimera_store.dberrors import (
-    outside_campaign,
-    translate,
-)
-from chimera_store.errors import (
-    InvalidInput,
-    NotFound,
-    ParentNotFound,
-)
-from chimera_store.records import (
-    ImportCounts,
-)
+from chimera_store.dberrors import outside_campaign, translate
+from chimera_store.errors import InvalidInput, NotFound, ParentNotFound
+from chimera_store.records import ImportCounts
 from chimera_store.sql import query
 from chimera_store.store import inputs, transfer
 from chimera_store.store._sync.bulk import copy_error

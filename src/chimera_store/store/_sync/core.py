@@ -18,27 +18,11 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from chimera_store import validation as v
 from chimera_store.config import resolve_target
-from chimera_store.dberrors import (
-    connect_failure_is_final,
-    translate,
-    translate_connect_error,
-)
-from chimera_store.errors import (
-    ConnectionLost,
-    DatabaseUnavailable,
-    NotFound,
-    SchemaError,
-)
+from chimera_store.dberrors import connect_failure_is_final, translate, translate_connect_error
+from chimera_store.errors import ConnectionLost, DatabaseUnavailable, NotFound, SchemaError
 from chimera_store.jsonb_loads import adapters as jsonb_adapters
 from chimera_store.liveness import server_hung_up
-from chimera_store.records import (
-    Agent,
-    Campaign,
-    Page,
-    Task,
-    VideoAsset,
-    encode_cursor,
-)
+from chimera_store.records import Agent, Campaign, Page, Task, VideoAsset, encode_cursor
 from chimera_store.sql import query
 from chimera_store.store import inputs
 

@@ -11,15 +11,9 @@ from typing import Any
 import psycopg
 
 from chimera_store import validation as v
-from chimera_store.dberrors import (
-    translate,
-)
-from chimera_store.errors import (
-    InvalidInput,
-)
-from chimera_store.records import (
-    CleanCounts,
-)
+from chimera_store.dberrors import translate
+from chimera_store.errors import InvalidInput
+from chimera_store.records import CleanCounts
 from chimera_store.sql import query
 from chimera_store.store import inputs
 from chimera_store.store._sync.core import StoreCore
