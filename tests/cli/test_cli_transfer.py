@@ -80,3 +80,40 @@ def test_a_failed_export_leaves_no_file(seeded: str, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [path]
     result = cli(seeded, "campaign", "export", str(_id("campaign", 1)), "-o", "/nonexistent/x")
     assert result.exit_code == 10 and "--output: cannot write in /nonexistent" in result.output
+
+
+def test_dry_run_imports_check_everything_and_write_nothing(seeded: str, tmp_path: Path) -> None:
+    """`--dry-run` on each import: the counts (or the error, with its line) and no write."""
+    campaign = str(_id("campaign", 1))
+    exported = cli(seeded, "campaign", "export", campaign).stdout
+    payloads = cli(seeded, "tasks", "export", "--campaign", campaign).stdout
+    cli(seeded, "campaign", "purge", campaign, "--yes")
+    assets = tmp_path / "assets.jsonl"
+    asset = {"agent_id": str(_id("agent", 0)), "task_id": str(_id("task", 0)),
+             "platform": "tiktok", "tier": "tier1", "character_reference_id": "r"}  # fmt: skip
+    assets.write_text(json.dumps(asset) + "\n" + json.dumps(asset) + "\n")
+    other = str(_id("campaign", 0))
+    before = snapshot(seeded)
+    checked = cli(seeded, "campaign", "import", "-", "--dry-run", input=exported)
+    assert checked.exit_code == 0, checked.output
+    assert f"would import campaign {campaign}: " in checked.stdout
+    assert "(dry run: nothing written)" in checked.stdout
+    tasks = cli(seeded, "tasks", "import", "-", "--campaign", other, "--dry-run", input=payloads)
+    assert tasks.exit_code == 0, tasks.output
+    n = len(payloads.splitlines())
+    assert f"would import {n} tasks (dry run: nothing written)" in tasks.stdout
+    ingest = cli(seeded, "assets", "import", str(assets), "--dry-run")
+    assert ingest.exit_code == 0 and "would import 2 assets" in ingest.stdout, ingest.output
+    assert snapshot(seeded) == before
+    # A file the database would refuse: the same error and exit code as without --dry-run.
+    assets.write_text(
+        json.dumps(asset) + "\n" + json.dumps({**asset, "task_id": str(uuid.uuid4())})
+    )
+    refused = cli(seeded, "assets", "import", str(assets), "--dry-run")
+    assert refused.exit_code == 9 and "line 2:" in refused.output, refused.output
+    assert snapshot(seeded) == before
+    # And for real, what the dry run said.
+    imported = cli(seeded, "campaign", "import", "-", input=exported)
+    assert checked.stdout == imported.stdout.replace("imported", "would import").replace(
+        "\n", " (dry run: nothing written)\n"
+    )

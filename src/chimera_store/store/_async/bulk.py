@@ -26,17 +26,26 @@ class BulkCalls(StoreCore):
 
     # --- bulk ingest and purge ---------------------------------------------------------------
 
-    async def bulk_insert_assets(self, records: inputs.AsyncRecords) -> int:
-        """Stream assets in with COPY: constant memory, all or nothing, bad rows by position."""
+    async def bulk_insert_assets(
+        self, records: inputs.AsyncRecords, *, dry_run: bool = False
+    ) -> int:
+        """Stream assets in with COPY: constant memory, all or nothing, bad rows by position.
+
+        With `dry_run`, everything is done and checked (the database's checks included) and
+        then rolled back: the count of what would be stored, or the error it would give."""
         return await self._copy(
-            "copy_assets", inputs.ASSET_COPY_TYPES, inputs.asset_copy_row, records
+            "copy_assets", inputs.ASSET_COPY_TYPES, inputs.asset_copy_row, records, dry_run
         )
 
-    async def bulk_insert_tasks(self, records: inputs.AsyncRecords) -> int:
-        return await self._copy("copy_tasks", inputs.TASK_COPY_TYPES, inputs.task_copy_row, records)
+    async def bulk_insert_tasks(
+        self, records: inputs.AsyncRecords, *, dry_run: bool = False
+    ) -> int:
+        return await self._copy(
+            "copy_tasks", inputs.TASK_COPY_TYPES, inputs.task_copy_row, records, dry_run
+        )
 
     async def bulk_insert_task_payloads(
-        self, payloads: inputs.AsyncRecords, campaign_id: UUID | str
+        self, payloads: inputs.AsyncRecords, campaign_id: UUID | str, *, dry_run: bool = False
     ) -> int:
         """`create_task_from_payload` for many payloads at COPY speed: the same checks and the
         same stored rows (each payload's own `task_id` and `created_at`), streamed, all or
@@ -47,6 +56,7 @@ class BulkCalls(StoreCore):
             inputs.TASK_PAYLOAD_COPY_TYPES,
             functools.partial(inputs.task_payload_copy_row, campaign_id=campaign),
             payloads,
+            dry_run,
         )
 
     async def _copy(
@@ -55,12 +65,13 @@ class BulkCalls(StoreCore):
         types: Sequence[str],
         to_row: Any,
         records: inputs.AsyncRecords,
+        dry_run: bool,
     ) -> int:
         rows = inputs.async_record_iterator(records)
         count = 0
         async with self._connection() as conn:
             try:
-                async with conn.transaction():
+                async with conn.transaction() as tx:
                     cur = conn.cursor()
                     async with cur.copy(query(name)) as copy:
                         copy.set_types(types)
@@ -71,6 +82,8 @@ class BulkCalls(StoreCore):
                             except InvalidInput as exc:
                                 raise exc.at_record(count) from None
                             await copy.write_row(row)
+                    if dry_run:
+                        raise psycopg.Rollback(tx)  # leaves this block quietly, rolled back
             except psycopg.Error as exc:
                 raise copy_error(exc) from None
         return count

@@ -68,19 +68,21 @@ class TransferCalls(StoreCore):
             except psycopg.Error as exc:
                 raise translate(exc) from None
 
-    async def import_campaign(self, items: inputs.AsyncRecords) -> ImportCounts:
+    async def import_campaign(
+        self, items: inputs.AsyncRecords, *, dry_run: bool = False
+    ) -> ImportCounts:
         """Recreate a campaign from `export_campaign`'s items, every column as exported (into
         another database, or this one after a purge). One transaction, all or nothing; the
         items are streamed (COPY), keeping only the agents' and tasks' ids, and a bad one is
         named by its 1-based position. Refused if the campaign, or any of its rows' ids, exists
-        already.
+        already. With `dry_run`, everything is done and checked, then rolled back.
         """
         records = inputs.async_record_iterator(items)
         reader = transfer.ImportReader()
         counts = dict.fromkeys(transfer.COUNT_FIELDS.values(), 0)
         async with self._connection() as conn:
             try:
-                async with conn.transaction():
+                async with conn.transaction() as tx:
                     current = await _next_item(records, reader)
                     while current is not None:
                         kind, row = current
@@ -116,6 +118,8 @@ class TransferCalls(StoreCore):
                             await _move_history(conn, kind, reader.campaign_id, n)
                         counts[transfer.COUNT_FIELDS[kind]] += n
                     reader.finish()
+                    if dry_run:
+                        raise psycopg.Rollback(tx)  # leaves this block quietly, rolled back
             except psycopg.Error as exc:
                 raise translate(exc) from None
         assert reader.campaign_id is not None  # finish() saw the whole export
