@@ -7,6 +7,7 @@ tables, a guard against downgrades that drop data, and one clear error per failu
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,8 +125,9 @@ def alembic_config(
     url: str | None = None,
     settings: MigrationSettings | None = None,
     allow_data_loss: bool = False,
+    output: io.StringIO | None = None,
 ) -> Config:
-    cfg = Config()
+    cfg = Config(output_buffer=output)
     cfg.set_main_option("script_location", "chimera_store:migrations")
     cfg.attributes["connection"] = connection
     cfg.attributes["url"] = url
@@ -331,6 +333,54 @@ def downgrade(
         _run_alembic(command.downgrade, cfg, revision)
         after = current_revisions(driver)
     return MigrationOutcome(before=before, after=after)
+
+
+def render_sql(url: str | None = None, *, start: str | None = None, to: str = "head") -> str:
+    """The SQL that `migrate` runs to bring a database from `start` to `to`, as one script for
+    review or for a DBA to apply by hand (psql -1 -f is not needed: it is one transaction, with
+    the migration lock and the timeouts of online runs). Nothing is changed anywhere.
+
+    `start` is a revision, or "base" for an empty database; None reads the database's current
+    revision (and only reads). Empty when there is nothing to do. A database whose tables were
+    made outside chimera-store is refused: adopting them depends on what they hold, which a
+    script rendered ahead of time cannot know; `migrate` does it online.
+    """
+    if start is None:
+        start = _current_for_render(url)
+        if start == to or (to == "head" and start == head_revision()):
+            return ""
+    elif start != "base":
+        known = [r.revision for r in reversed(list(script_directory().walk_revisions()))]
+        if start not in known:
+            raise InvalidInput(
+                "start", f"{start!r} is not a revision (known: base, {', '.join(known)})"
+            )
+    output = io.StringIO()
+    target = to if start == "base" else f"{start}:{to}"
+    _run_alembic(
+        lambda cfg, rev: command.upgrade(cfg, rev, sql=True),
+        alembic_config(output=output),
+        target,
+    )
+    return output.getvalue()
+
+
+def _current_for_render(url: str | None) -> str:
+    from chimera_store.connect import connect_sync
+
+    with connect_sync(url) as conn:
+        current = current_revisions(conn)
+        ensure_known_revisions(current)
+        existing = [] if current else existing_tables(conn)
+    if existing:
+        raise IncompatibleSchema(
+            "this database has tables made outside chimera-store ("
+            + ", ".join(existing)
+            + "): adopting them depends on what they hold, which a script rendered ahead of time "
+            "cannot know; run `chimera-store migrate` against it instead",
+            [],
+        )
+    return current[0] if current else "base"
 
 
 @dataclass(frozen=True)

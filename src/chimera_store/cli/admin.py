@@ -20,7 +20,7 @@ from chimera_store.cli.common import (
     print_json,
     state,
 )
-from chimera_store.errors import ConfigurationError, DatabaseUnavailable
+from chimera_store.errors import ConfigurationError, DatabaseUnavailable, InvalidInput
 
 LockWait = Annotated[
     float,
@@ -53,6 +53,22 @@ def migrate(
     ] = "head",
     lock_wait: LockWait = 60.0,
     lock_timeout: LockTimeout = 5.0,
+    as_sql: Annotated[
+        bool,
+        typer.Option(
+            "--sql",
+            help="Change nothing: print the SQL the migration would run, as one script (the "
+            "migration lock and timeouts included) for review or for a DBA to apply with psql.",
+        ),
+    ] = False,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="With --sql: the revision the script starts from ('base': an empty database; "
+            "no connection is made). Default: the database's current revision.",
+        ),
+    ] = None,
 ) -> None:
     """Bring the database schema to the newest revision (or --to REV).
 
@@ -62,6 +78,15 @@ def migrate(
     compatible (rows kept); otherwise nothing changes and the differences are printed.
     """
     st = state(ctx)
+    if start is not None and not as_sql:
+        raise InvalidInput("--from", "only with --sql (a migration starts where the database is)")
+    if as_sql:
+        script = migrator.render_sql(None if start else st.url, start=start, to=revision)
+        if script:
+            typer.echo(script, nl=False)  # as rendered: no console markup or emoji codes
+        else:
+            err.print(f"the database is at {revision} already; no SQL to print", markup=False)
+        return
     settings = migrator.MigrationSettings(lock_wait=lock_wait, lock_timeout=lock_timeout)
     outcome = migrator.migrate(st.url, to=revision, settings=settings)
     before = ", ".join(outcome.before) or "empty"

@@ -14,6 +14,7 @@ from alembic import context
 from sqlalchemy.engine import Connection, Engine
 
 from chimera_store.migrator import (
+    MIGRATION_LOCK_KEY,
     MigrationSettings,
     open_engine,
     prepare_migration_transaction,
@@ -57,6 +58,9 @@ def run_migrations_offline() -> None:
         literal_binds=True,
         transaction_per_migration=False,
         dialect_name="postgresql",
+        # As Alembic's own template: with psycopg's "pyformat" style every % in the DDL came
+        # out doubled, so the trigger functions' format('... %s ...') strings changed.
+        dialect_opts={"paramstyle": "named"},
     )
     settings = MigrationSettings()
     with context.begin_transaction():
@@ -65,6 +69,9 @@ def run_migrations_offline() -> None:
         context.execute(
             f"SET LOCAL statement_timeout = '{int(settings.statement_timeout * 1000)}ms'"
         )
+        # The migration lock of online runs, so a hand-applied script and `chimera-store
+        # migrate` take turns instead of colliding (its wait is bounded by lock_timeout above).
+        context.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         context.run_migrations()
 
 
