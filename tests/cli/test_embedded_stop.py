@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import private_dir, run_cli
 
 
 def embedded(home: Path, *args: str) -> tuple[int, str, str]:
@@ -19,9 +19,10 @@ def embedded(home: Path, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "home"
-    embedded(tmp_path / "home", "stop")  # also when the test failed half-way
+def home() -> Iterator[Path]:
+    with private_dir("home") as parent:
+        yield parent / "home"
+        embedded(parent / "home", "stop")  # also when the test failed half-way
 
 
 def test_stop_keeps_data_and_the_next_command_starts_it_again(home: Path) -> None:
@@ -69,3 +70,27 @@ def test_stop_with_a_blank_url_means_the_embedded_server(tmp_path: Path) -> None
     result = run_cli("stop", CHIMERA_HOME=str(tmp_path), CHIMERA_DATABASE_URL="  ")
     assert result.returncode == 0, result.stderr
     assert "not running" in result.stdout and result.stderr == ""
+
+
+def test_a_data_directory_keeps_its_own_postgresql_version(home: Path) -> None:
+    """PGSERVER_POSTGRES_VERSION chooses the version of a new data directory only; later
+    commands run the directory's own (pgserver alone refused it: "Version mismatch")."""
+    made = run_cli("migrate", CHIMERA_HOME=str(home), CHIMERA_DATABASE_URL="",
+                   PGSERVER_POSTGRES_VERSION="16")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert (home / "pgdata" / "PG_VERSION").read_text().strip() == "16"
+    later = run_cli("status", "--json", CHIMERA_HOME=str(home), CHIMERA_DATABASE_URL="",
+                    PGSERVER_POSTGRES_VERSION="18")  # fmt: skip
+    assert later.returncode == 0, later.stderr
+    assert json.loads(later.stdout)["server_version"].startswith("16.")
+    code, out, err = embedded(home, "stop")
+    assert code == 0 and "stopped the embedded server" in out, err
+
+
+def test_a_data_directory_of_a_version_not_shipped_is_refused(home: Path) -> None:
+    (home / "pgdata").mkdir(parents=True)
+    (home / "pgdata" / "PG_VERSION").write_text("17\n")
+    code, out, err = embedded(home, "status")
+    assert code == 3 and out == ""
+    assert "holds a PostgreSQL 17 data directory; the embedded server ships PostgreSQL" in err
+    assert not (home / "pgdata" / "postmaster.pid").exists()  # nothing was started
