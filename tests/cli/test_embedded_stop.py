@@ -94,3 +94,14 @@ def test_a_data_directory_of_a_version_not_shipped_is_refused(home: Path) -> Non
     assert code == 3 and out == ""
     assert "holds a PostgreSQL 17 data directory; the embedded server ships PostgreSQL" in err
     assert not (home / "pgdata" / "postmaster.pid").exists()  # nothing was started
+
+
+def test_a_bad_postgres_version_variable_is_a_configuration_error(home: Path) -> None:
+    # pgserver raises while being imported; that reached operators as "internal error" (70).
+    for value in ("15", "abc"):
+        for command in (("status",), ("url",), ("stop",)):
+            result = run_cli(*command, CHIMERA_HOME=str(home), CHIMERA_DATABASE_URL="",
+                             PGSERVER_POSTGRES_VERSION=value)  # fmt: skip
+            assert result.returncode == 3, (command, result.stderr)
+            assert result.stderr.startswith("error: PGSERVER_POSTGRES_VERSION: "), result.stderr
+    assert not home.exists()  # nothing was created
