@@ -179,6 +179,11 @@ def schema_behind(revisions: list[str] | None) -> str | None:
     )
 
 
+def known_revisions() -> list[str]:
+    """Every revision this code ships, oldest first."""
+    return [r.revision for r in reversed(list(script_directory().walk_revisions()))]
+
+
 def _known(revisions: list[str]) -> None:
     scripts = script_directory()
     for rev in revisions:
@@ -204,7 +209,7 @@ def _run_alembic(step: Any, cfg: Config, revision: str) -> None:
     try:
         step(cfg, revision)
     except CommandError as exc:
-        known = ", ".join(r.revision for r in reversed(list(script_directory().walk_revisions())))
+        known = ", ".join(known_revisions())
         raise InvalidInput(
             "revision", f"{exc} (known: {known}; also head, base, -N, +N); nothing was changed"
         ) from None
@@ -350,7 +355,7 @@ def render_sql(url: str | None = None, *, start: str | None = None, to: str = "h
         if start == to or (to == "head" and start == head_revision()):
             return ""
     elif start != "base":
-        known = [r.revision for r in reversed(list(script_directory().walk_revisions()))]
+        known = known_revisions()
         if start not in known:
             raise InvalidInput(
                 "start", f"{start!r} is not a revision (known: base, {', '.join(known)})"

@@ -170,7 +170,9 @@ class LifecycleCalls(StoreCore):
             "reason": inputs.optional_text(reason, "reason", max_len=v.MAX_TEXT),
             "asset_ids": ids,
         }
-        row, state = self._compare_and_set(inputs.judge_statement(ids is not None), params)
+        row, state = self._compare_and_set(
+            inputs.judge_statement(ids is not None), params, find_strays=ids is not None
+        )
         if row is not None:
             approved = list(row.pop("approved"))
             return JudgeCommit(task=Task(**row), approved_asset_ids=approved)
@@ -281,12 +283,12 @@ class LifecycleCalls(StoreCore):
         )
 
     def _compare_and_set(
-        self, statement: str, params: dict[str, Any]
+        self, statement: str, params: dict[str, Any], *, find_strays: bool = False
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """Run a task's compare-and-set statement (the Judge's, the Worker's submission): its row,
         or none and the task's and campaign's state then (read on the same connection, to say
-        why it was refused; with the Judge's `asset_ids`, under "strays" those that are not the
-        task's judge_pending assets); NotFound for no such task."""
+        why it was refused; with `find_strays`, under "strays" those of `params["asset_ids"]`
+        that are not the task's judge_pending assets); NotFound for no such task."""
         state: dict[str, Any] | None = None
         with self._connection() as conn:
             try:
@@ -296,7 +298,7 @@ class LifecycleCalls(StoreCore):
                 if row is None:
                     cur.execute(query("judge_commit_state"), {"task_id": params["task_id"]})
                     state = cur.fetchone()
-                    if state is not None and params.get("asset_ids") is not None:
+                    if state is not None and find_strays:
                         cur.execute(query("judge_commit_strays"), params)
                         state["strays"] = [r["id"] for r in cur.fetchall()]
             except psycopg.Error as exc:
