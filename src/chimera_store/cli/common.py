@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import psycopg
 import typer
@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 from chimera_store.config import ENV_DATABASE_URL, DatabaseTarget, mask_password, resolve_target
 from chimera_store.dberrors import translate
 from chimera_store.errors import ChimeraError, IncompatibleSchema, InvalidInput, ParentNotFound
+from chimera_store.store import Store
 
 ENV_EPILOG = (
     "Environment: CHIMERA_DATABASE_URL (libpq URL of an external PostgreSQL; or "
@@ -241,3 +242,14 @@ def parse_time(value: str | None, option: str) -> datetime | None:
     except ValueError:
         raise InvalidInput(option, f"{value!r} is not an ISO 8601 date or time") from None
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+Json = Annotated[bool, typer.Option("--json", help="JSON (JSON lines for lists) for scripts.")]
+
+CLI_CONNECT_TIMEOUT = 5.0
+
+
+def open_store(ctx: typer.Context) -> Store:
+    # An operator at a terminal wants an unreachable server reported in seconds, not after the
+    # API's default 30 s of retries (a refused login is reported at once either way).
+    return Store.open(state(ctx).url, min_size=1, max_size=2, connect_timeout=CLI_CONNECT_TIMEOUT)

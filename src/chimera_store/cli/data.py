@@ -1,91 +1,62 @@
-"""Operator commands over the data API: demo, lists, reports, show, purge, clean."""
+"""Operator commands over one record at a time (show, the campaign report, set-status, purge),
+and demo and clean; the command groups other modules add to."""
 
 from __future__ import annotations
 
 import json
-import sys
 from contextlib import suppress
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 
 from chimera_store import migrator
 from chimera_store.cli.common import (
     ENV_EPILOG,
+    Json,
     RecordCommands,
     handle_errors,
     json_text,
+    open_store,
     out,
-    parse_pairs,
     parse_time,
     print_json,
     progress_bar,
     state,
+)
+from chimera_store.cli.lists import (
+    agents_app,
+    assets_app,
+    campaigns_app,
+    cell,
+    print_page,
+    tasks_app,
 )
 from chimera_store.errors import InvalidInput, OperationCancelled
 from chimera_store.payload import payload_json_schema, task_to_payload
 from chimera_store.records import CampaignSummary, Page, to_dict
 from chimera_store.store import Store
 
-campaigns_app = typer.Typer(help="List campaigns.", no_args_is_help=True, cls=RecordCommands)
 campaign_app = typer.Typer(
     help="Create, show or change one campaign; export, import or purge it whole.",
     no_args_is_help=True,
     cls=RecordCommands,
 )
-agents_app = typer.Typer(help="List agents.", no_args_is_help=True, cls=RecordCommands)
 agent_app = typer.Typer(
     help="Create, show or change one agent.", no_args_is_help=True, cls=RecordCommands
-)
-tasks_app = typer.Typer(
-    help="List, export or import tasks.", no_args_is_help=True, cls=RecordCommands
 )
 task_app = typer.Typer(
     help="Show, export, change, move or review one task; print the payload schema.",
     no_args_is_help=True,
     cls=RecordCommands,
 )
-assets_app = typer.Typer(
-    help="List or import video assets.", no_args_is_help=True, cls=RecordCommands
-)
 asset_app = typer.Typer(
     help="Show or move one video asset, or correct its metadata.",
     no_args_is_help=True,
     cls=RecordCommands,
 )
-
-Json = Annotated[bool, typer.Option("--json", help="JSON (JSON lines for lists) for scripts.")]
-Limit = Annotated[int, typer.Option(help="Page size (1-1000).", min=1, max=1000)]
-Cursor = Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")]
-CampaignId = Annotated[str, typer.Option("--campaign", help="Campaign id.")]
-StatusFilter = Annotated[str | None, typer.Option("--status", help="Only this status.")]
-TaskTypeFilter = Annotated[str | None, typer.Option("--type", help="Only this task type.")]
-Since = Annotated[
-    str | None,
-    typer.Option(
-        "--since",
-        help="Only those created at or after this ISO 8601 date or time (UTC when no offset).",
-    ),
-]
-Before = Annotated[
-    str | None,
-    typer.Option(
-        "--before",
-        help="Only those created before this ISO 8601 date or time (UTC when no offset).",
-    ),
-]
-Every = Annotated[
-    bool,
-    typer.Option(
-        "--all",
-        help="Every page, as JSON lines (needs --json; fetched --limit records at a time).",
-    ),
-]
 
 
 def register(app: typer.Typer) -> None:
@@ -99,94 +70,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(task_app, name="task")
     app.add_typer(assets_app, name="assets")
     app.add_typer(asset_app, name="asset")
-
-
-CLI_CONNECT_TIMEOUT = 5.0
-
-
-def open_store(ctx: typer.Context) -> Store:
-    # An operator at a terminal wants an unreachable server reported in seconds, not after the
-    # API's default 30 s of retries (a refused login is reported at once either way).
-    return Store.open(state(ctx).url, min_size=1, max_size=2, connect_timeout=CLI_CONNECT_TIMEOUT)
-
-
-def _list(
-    store: Store,
-    list_method: Any,
-    columns: list[str],
-    *,
-    every: bool,
-    as_json: bool,
-    limit: int,
-    cursor: str | None,
-    **filters: Any,
-) -> None:
-    """One page (table or JSON lines), or with --all every page streamed as JSON lines."""
-    if not every:
-        _print_page(list_method(**filters, limit=limit, cursor=cursor), as_json, columns)
-        return
-    if not as_json:
-        raise typer.BadParameter(
-            "needs --json (a table of every row is not readable)", None, None, "--all"
-        )
-    if cursor is not None:
-        raise typer.BadParameter("starts at the newest record; drop --cursor", None, None, "--all")
-    for item in store.iterate(list_method, page_size=limit, **filters):
-        print_json(to_dict(item))
-
-
-def _print_page(
-    page: Page[Any], as_json: bool, columns: list[str], title: str | None = None
-) -> None:
-    if as_json:
-        for item in page.items:
-            print_json(to_dict(item))
-        if page.next_cursor:
-            sys.stderr.write(f"next cursor: {page.next_cursor}\n")
-        return
-    if not page.items:
-        out.print("nothing found", style="italic")  # not an empty table (JSON: no lines)
-        return
-    table = Table(title=title)
-    for column in columns:
-        # Ids stay whole (they are what the next command takes); other columns may fold.
-        whole = column in {"id", "campaign_id", "agent_id", "task_id"}
-        table.add_column(column, no_wrap=whole, min_width=36 if whole else None, overflow="fold")
-    rows = [[_cell(data[c]) for c in columns] for data in map(to_dict, page.items)]
-    for row in rows:
-        table.add_row(*row)
-    # The width the table needs without folding anything (measured unconstrained: a measurement
-    # is otherwise capped at the console's width).
-    natural = Measurement.get(out, out.options.update_width(10_000), table).maximum
-    if natural <= out.width:
-        out.print(table)
-    else:
-        if title:
-            out.print(title, style="italic")
-        _print_expanded(columns, rows)
-    if page.next_cursor:
-        out.print(f"more: --cursor {page.next_cursor}")
-
-
-def _print_expanded(columns: list[str], rows: list[list[str]]) -> None:
-    """One block per record, like psql's expanded display (`\\x auto`): for a terminal too
-    narrow for the table, where its columns would otherwise fold mid-word."""
-    for number, row in enumerate(rows, start=1):
-        out.rule(f"record {number}", align="left", characters="-")
-        grid = Table(show_header=False, box=None, pad_edge=False)
-        grid.add_column(no_wrap=True, style="bold")
-        grid.add_column(overflow="fold")
-        for column, value in zip(columns, row, strict=True):
-            grid.add_row(column, value)
-        out.print(grid)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, dict):
-        return json.dumps(value)[:60]
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
 
 
 @handle_errors
@@ -234,36 +117,12 @@ def _report(store: Store, summary: CampaignSummary) -> None:
             table.add_row(key, f"{n:,}")
         out.print(table)
     newest = store.list_assets(campaign_id=c.id, limit=5)
-    _print_page(
+    print_page(
         Page(newest.items, None),
         False,
         ["id", "platform", "tier", "status", "created_at"],
         title="newest assets",
     )
-
-
-@campaigns_app.command("list", epilog=ENV_EPILOG)
-@handle_errors
-def campaigns_list(
-    ctx: typer.Context,
-    status: StatusFilter = None,
-    limit: Limit = 100,
-    cursor: Cursor = None,
-    as_json: Json = False,
-    every: Every = False,
-) -> None:
-    """List campaigns, newest first."""
-    with open_store(ctx) as store:
-        _list(
-            store,
-            store.list_campaigns,
-            ["id", "name", "status", "created_at"],
-            every=every,
-            as_json=as_json,
-            limit=limit,
-            cursor=cursor,
-            status=status,
-        )
 
 
 @campaign_app.command("show", epilog=ENV_EPILOG)
@@ -358,118 +217,6 @@ def campaign_purge(
     )
 
 
-@agents_app.command("list", epilog=ENV_EPILOG)
-@handle_errors
-def agents_list(
-    ctx: typer.Context,
-    campaign: CampaignId,
-    limit: Limit = 100,
-    cursor: Cursor = None,
-    as_json: Json = False,
-    every: Every = False,
-) -> None:
-    """Agents of a campaign, newest first."""
-    with open_store(ctx) as store:
-        _list(
-            store,
-            store.list_agents,
-            ["id", "soul_md_path", "character_reference_id"],
-            every=every,
-            as_json=as_json,
-            limit=limit,
-            cursor=cursor,
-            campaign_id=campaign,
-        )
-
-
-@tasks_app.command("list", epilog=ENV_EPILOG)
-@handle_errors
-def tasks_list(
-    ctx: typer.Context,
-    campaign: CampaignId,
-    status: StatusFilter = None,
-    task_type: TaskTypeFilter = None,
-    priority: Annotated[str | None, typer.Option(help="Only this priority.")] = None,
-    assigned_worker_id: Annotated[
-        str | None, typer.Option("--worker", help="Only tasks assigned to this worker.")
-    ] = None,
-    since: Since = None,
-    before: Before = None,
-    limit: Limit = 100,
-    cursor: Cursor = None,
-    as_json: Json = False,
-    every: Every = False,
-) -> None:
-    """Tasks of a campaign, newest first."""
-    with open_store(ctx) as store:
-        _list(
-            store,
-            store.list_tasks,
-            ["id", "task_type", "priority", "status", "created_at"],
-            every=every,
-            as_json=as_json,
-            limit=limit,
-            cursor=cursor,
-            campaign_id=campaign,
-            status=status,
-            task_type=task_type,
-            priority=priority,
-            assigned_worker_id=assigned_worker_id,
-            created_from=parse_time(since, "--since"),
-            created_before=parse_time(before, "--before"),
-        )
-
-
-@assets_app.command("list", epilog=ENV_EPILOG)
-@handle_errors
-def assets_list(
-    ctx: typer.Context,
-    campaign: Annotated[str | None, typer.Option("--campaign", help="Campaign id.")] = None,
-    agent: Annotated[str | None, typer.Option("--agent", help="Agent id.")] = None,
-    task: Annotated[str | None, typer.Option("--task", help="Task id.")] = None,
-    status: StatusFilter = None,
-    platform: Annotated[str | None, typer.Option(help="Only this platform.")] = None,
-    tier: Annotated[str | None, typer.Option(help="Only this tier.")] = None,
-    metadata: Annotated[
-        list[str] | None,
-        typer.Option(metavar="KEY=VALUE", help="The metadata must contain it (repeatable)."),
-    ] = None,
-    since: Since = None,
-    before: Before = None,
-    limit: Limit = 100,
-    cursor: Cursor = None,
-    as_json: Json = False,
-    every: Every = False,
-) -> None:
-    """Video assets of a campaign, agent or task, newest first."""
-    if campaign is None and agent is None and task is None:
-        # A usage error (exit 2) like `tasks list` without --campaign, worded for the options.
-        raise typer.BadParameter(
-            "give at least one (assets of which campaign, agent or task?)",
-            param_hint="'--campaign', '--agent' or '--task'",
-        )
-    contains = parse_pairs(metadata, "--metadata") if metadata else None
-    with open_store(ctx) as store:
-        _list(
-            store,
-            store.list_assets,
-            ["id", "platform", "tier", "status", "created_at"],
-            every=every,
-            as_json=as_json,
-            limit=limit,
-            cursor=cursor,
-            campaign_id=campaign,
-            agent_id=agent,
-            task_id=task,
-            status=status,
-            platform=platform,
-            tier=tier,
-            metadata=contains,
-            created_from=parse_time(since, "--since"),
-            created_before=parse_time(before, "--before"),
-        )
-
-
 def print_record(record: Any) -> None:
     """One record as a two-column table, field by field."""
     table = Table(show_header=False)
@@ -495,7 +242,7 @@ def _show(record: Any, history: list[Any], as_json: bool) -> None:
         # Folded, never cut short: "operator:ro…" lost who it was in an 80-column terminal.
         hist.add_column(column, overflow="fold")
     for h in history:
-        hist.add_row(_cell(h.at), h.from_status or "-", h.to_status, h.actor, h.reason or "")
+        hist.add_row(cell(h.at), h.from_status or "-", h.to_status, h.actor, h.reason or "")
     out.print(hist)
 
 

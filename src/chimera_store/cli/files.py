@@ -20,20 +20,20 @@ from chimera_store.cli.common import (
     ENV_EPILOG,
     handle_errors,
     json_text,
+    open_store,
     out,
     parse_time,
     print_json,
     progress_bar,
 )
-from chimera_store.cli.data import (
+from chimera_store.cli.data import campaign_app
+from chimera_store.cli.lists import (
     Before,
     CampaignId,
     Since,
     StatusFilter,
     TaskTypeFilter,
     assets_app,
-    campaign_app,
-    open_store,
     tasks_app,
 )
 from chimera_store.errors import ChimeraError, InvalidInput

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from chimera_store.cli.common import ENV_EPILOG, handle_errors, out, print_json
-from chimera_store.cli.data import Json, asset_app, open_store, task_app
+from chimera_store.cli.common import ENV_EPILOG, Json, handle_errors, open_store, out, print_json
+from chimera_store.cli.data import asset_app, task_app
 from chimera_store.records import to_dict
 from chimera_store.validation import check_text
 from chimera_store.vocab import ASSET_TRANSITIONS, TASK_TRANSITIONS

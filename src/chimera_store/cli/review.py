@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from chimera_store.cli.common import ENV_EPILOG, handle_errors, out, print_json
-from chimera_store.cli.data import Json, open_store, task_app
+from chimera_store.cli.common import ENV_EPILOG, Json, handle_errors, open_store, out, print_json
+from chimera_store.cli.data import task_app
 from chimera_store.cli.lifecycle import Actor, operator_actor
 from chimera_store.records import to_dict
 

@@ -9,16 +9,16 @@ from typing import Annotated, Any
 
 import typer
 
-from chimera_store.cli.common import ENV_EPILOG, handle_errors, out, parse_pairs, print_json
-from chimera_store.cli.data import (
+from chimera_store.cli.common import (
+    ENV_EPILOG,
     Json,
-    agent_app,
-    asset_app,
-    campaign_app,
+    handle_errors,
     open_store,
-    print_record,
-    task_app,
+    out,
+    parse_pairs,
+    print_json,
 )
+from chimera_store.cli.data import agent_app, asset_app, campaign_app, print_record, task_app
 from chimera_store.records import to_dict
 
 CampaignId = Annotated[str, typer.Argument(help="Campaign id.")]
