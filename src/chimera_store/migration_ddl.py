@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from alembic import context, op
+from psycopg import sql
 
 from chimera_store.errors import DataLossRefused
 
@@ -129,14 +130,16 @@ def refuse_data_loss(what: Sequence[tuple[str, str | None]]) -> None:
     `what` lists (table, column) pairs; column None means the whole table. The allowance comes from
     `alembic -x allow_data_loss=true` or the migrator's `allow_data_loss` attribute.
     """
-    if _offline():
-        return
     config = context.config
     allowed = bool(config.attributes.get("allow_data_loss")) or (
         context.get_x_argument(as_dictionary=True).get("allow_data_loss", "").lower()
         in {"1", "true", "yes"}
     )
     if allowed:
+        return
+    if _offline():
+        # A rendered script cannot count rows now: it counts them when it is applied.
+        op.execute(_data_loss_guard(what))
         return
     holding: list[str] = []
     for table, column in what:
@@ -156,3 +159,41 @@ def refuse_data_loss(what: Sequence[tuple[str, str | None]]) -> None:
             + ", ".join(holding)
             + "; nothing was changed (pass --allow-data-loss to drop it)"
         )
+
+
+def _data_loss_guard(what: Sequence[tuple[str, str | None]]) -> str:
+    """The refusal of `refuse_data_loss` as SQL, for a rendered downgrade (`--sql`): raises, so
+    the script's transaction changes nothing, if any of the tables or columns holds data."""
+    checks = []
+    for table, column in what:
+        probe = sql.SQL("SELECT EXISTS (SELECT 1 FROM {}{})").format(
+            sql.Identifier(table),
+            sql.SQL("")
+            if column is None
+            else sql.SQL(" WHERE {} IS NOT NULL").format(sql.Identifier(column)),
+        )
+        label = f"table {table}" if column is None else f"column {table}.{column}"
+        checks.append(
+            sql.SQL(
+                "    IF to_regclass(format('%I.%I', current_schema(), {table})) IS NOT NULL THEN\n"
+                "        EXECUTE {probe} INTO has_rows;\n"
+                "        IF has_rows THEN holding := holding || {label}::text; END IF;\n"
+                "    END IF;\n"
+            ).format(
+                table=sql.Literal(table),
+                probe=sql.Literal(probe.as_string()),
+                label=sql.Literal(label),
+            )
+        )
+    return (
+        sql.SQL(
+            "DO $chimera_guard$\nDECLARE\n    holding text[] := ARRAY[]::text[];\n"
+            "    has_rows boolean;\nBEGIN\n{checks}"
+            "    IF cardinality(holding) > 0 THEN\n"
+            "        RAISE EXCEPTION 'downgrade would drop data in %; nothing was changed (render "
+            "it with --allow-data-loss to drop it)', array_to_string(holding, ', ');\n"
+            "    END IF;\nEND\n$chimera_guard$"
+        )
+        .format(checks=sql.SQL("").join(checks))
+        .as_string()
+    )

@@ -370,6 +370,56 @@ def render_sql(url: str | None = None, *, start: str | None = None, to: str = "h
     return output.getvalue()
 
 
+def render_downgrade_sql(
+    revision: str,
+    url: str | None = None,
+    *,
+    start: str | None = None,
+    allow_data_loss: bool = False,
+) -> str:
+    """The SQL that `downgrade` runs to step a database from `start` down to `revision`, as one
+    script (one transaction, the migration lock and timeouts). Nothing is changed anywhere.
+
+    A step that would drop a table or column is guarded in the script itself: applied to a
+    database where it holds data, the script raises and its transaction changes nothing, as
+    `downgrade` refuses online. `allow_data_loss` leaves the guard out. `revision` is a
+    revision, `base` or `-N`; `start` a revision (None: the database's current one, read only).
+    """
+    known = known_revisions()
+    if start is None:
+        start = _current_for_render(url)
+        if start == "base":
+            return ""
+    elif start not in known:
+        raise InvalidInput("start", f"{start!r} is not a revision (known: {', '.join(known)})")
+    target = _absolute_downgrade_target(revision, start, known)
+    if target == start:
+        return ""
+    output = io.StringIO()
+    _run_alembic(
+        lambda cfg, rev: command.downgrade(cfg, rev, sql=True),
+        alembic_config(output=output, allow_data_loss=allow_data_loss),
+        f"{start}:{target}",
+    )
+    return output.getvalue()
+
+
+def _absolute_downgrade_target(revision: str, start: str, known: list[str]) -> str:
+    """`-N` counted down from `start` (offline, Alembic takes only named revisions)."""
+    if not revision.startswith("-"):
+        return revision
+    try:
+        steps = int(revision[1:])
+    except ValueError:
+        raise InvalidInput("revision", f"{revision!r} is not -N (a number of steps)") from None
+    position = known.index(start) - steps
+    if steps < 1 or position < -1:
+        raise InvalidInput(
+            "revision", f"{revision!r}: {start} is {known.index(start) + 1} steps above base"
+        )
+    return "base" if position == -1 else known[position]
+
+
 def _current_for_render(url: str | None) -> str:
     from chimera_store.connect import connect_sync
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from typer.core import TyperCommand
 
 from chimera_store import __version__, migrator
 from chimera_store.cli.common import (
@@ -32,9 +34,20 @@ LockTimeout = Annotated[
 ]
 
 
+class StepsArgumentCommand(TyperCommand):
+    """`downgrade -1`, as its help says: click takes "-1" for an unknown option (exit 2), so a
+    lone -N is moved behind "--", where it is an argument. Other options stay checked."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # vendored click.Context
+        steps = [a for a in args if re.fullmatch(r"-\d+", a)]
+        if steps and "--" not in args:
+            args = [a for a in args if a not in steps] + ["--", *steps]
+        return super().parse_args(ctx, args)
+
+
 def register(app: typer.Typer) -> None:
     app.command(epilog=ENV_EPILOG)(migrate)
-    app.command(epilog=ENV_EPILOG)(downgrade)
+    app.command(epilog=ENV_EPILOG, cls=StepsArgumentCommand)(downgrade)
     app.command(epilog=ENV_EPILOG)(status)
     app.command(epilog=ENV_EPILOG)(check)
     app.command(epilog=ENV_EPILOG)(history)
@@ -109,6 +122,22 @@ def downgrade(
     ] = False,
     lock_wait: LockWait = 60.0,
     lock_timeout: LockTimeout = 5.0,
+    as_sql: Annotated[
+        bool,
+        typer.Option(
+            "--sql",
+            help="Change nothing: print the SQL the downgrade would run, as one script; its "
+            "data-loss check runs when the script is applied (it then raises, changing nothing).",
+        ),
+    ] = False,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="With --sql: the revision the script starts from (no connection is made). "
+            "Default: the database's current revision.",
+        ),
+    ] = None,
 ) -> None:
     """Step the schema down to REVISION.
 
@@ -116,6 +145,17 @@ def downgrade(
     unless --allow-data-loss is given.
     """
     st = state(ctx)
+    if start is not None and not as_sql:
+        raise InvalidInput("--from", "only with --sql (a downgrade starts where the database is)")
+    if as_sql:
+        script = migrator.render_downgrade_sql(
+            revision, None if start else st.url, start=start, allow_data_loss=allow_data_loss
+        )
+        if script:
+            typer.echo(script, nl=False)  # as rendered: no console markup or emoji codes
+        else:
+            err.print(f"the database is at {revision} already; no SQL to print", markup=False)
+        return
     settings = migrator.MigrationSettings(lock_wait=lock_wait, lock_timeout=lock_timeout)
     outcome = migrator.downgrade(
         revision, st.url, allow_data_loss=allow_data_loss, settings=settings
