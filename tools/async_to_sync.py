@@ -25,6 +25,7 @@ REPLACEMENTS = {
     "AsyncRecords": "Records",
     "async_record_iterator": "record_iterator",
     "anext": "next",
+    "async_sleep": "sleep",
     "_async": "_sync",  # the package in import paths
 }
 # Docstrings are strings to unasync; these say what the sync modules are and how they are used.

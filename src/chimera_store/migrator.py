@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -504,9 +504,14 @@ def status(url: str | None = None, *, embedded: bool = False) -> Status:
 
 def check(url: str | None = None) -> list[str]:
     """Differences between the live schema and this version's; empty when they match."""
+    return _check(url)[1]
+
+
+def _check(url: str | None, connect_timeout: float | None = None) -> tuple[list[str], list[str]]:
+    """The database's revisions and the differences `check` reports."""
     from chimera_store.connect import connect_sync
 
-    with connect_sync(url) as conn:
+    with connect_sync(url, connect_timeout=connect_timeout) as conn:
         current = current_revisions(conn)
         ensure_known_revisions(current)
         diffs: list[str] = []
@@ -519,7 +524,45 @@ def check(url: str | None = None) -> list[str]:
                 schema_contract.snapshot(conn), schema_contract.expected_snapshot()
             )
         )
-    return diffs
+    return current, diffs
+
+
+def wait_for_schema(
+    url: str | None = None,
+    *,
+    timeout: float,
+    poll: float = 1.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Wait up to `timeout` seconds until the live schema is this version's: for a service's
+    start-up (or a deployment's init step) that must not run before `migrate` has finished, as
+    Airflow's `db check-migrations`. Returns [] once it is, else the last differences.
+
+    Waits while the database does not answer (still starting, not yet created) or its revision is
+    behind this version's head (a migration pending or in progress). Returns the differences at
+    once when waiting cannot help: the database at head but different (drift). A revision newer
+    than this code raises SchemaNewerThanCode at once; a database that never answered raises its
+    DatabaseUnavailable when the time is up. `on_wait` is told each new reason to go on waiting.
+    """
+    deadline = time.monotonic() + timeout
+    said = None
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            # A host that drops packets must not hold one attempt past the deadline.
+            current, diffs = _check(url, connect_timeout=max(1.0, min(left, 10.0)))
+        except DatabaseUnavailable as exc:
+            if left <= 0:
+                raise
+            reason = str(exc)
+        else:
+            if not diffs or current == [head_revision()] or left <= 0:
+                return diffs
+            reason = diffs[0]
+        if on_wait is not None and reason != said:
+            on_wait(reason)
+            said = reason
+        time.sleep(max(0.0, min(poll, deadline - time.monotonic())))
 
 
 def history() -> list[tuple[str, str | None, str]]:

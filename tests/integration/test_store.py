@@ -1049,6 +1049,38 @@ def test_open_refuses_a_database_without_this_versions_migrations(
         assert newer.list_campaigns().items == []
 
 
+async def _open_and_list(url: str, **options: Any) -> list[Any]:
+    async with await AsyncStore.open(url, **options) as store:
+        return (await store.list_campaigns()).items
+
+
+def test_open_can_wait_for_the_migration_running_beside_it(empty_db_url: str) -> None:
+    """A service started beside its migration job: `schema_wait` polls instead of refusing."""
+    for flavour, opening in (
+        ("sync", lambda **kw: Store.open(empty_db_url, **kw).close()),
+        ("async", lambda **kw: asyncio.run(_open_and_list(empty_db_url, **kw))),
+    ):
+        later = threading.Timer(1.5, migrator.migrate, args=(empty_db_url,))
+        later.start()
+        started = time.monotonic()
+        try:
+            opening(schema_wait=60)
+        finally:
+            later.join()
+        assert time.monotonic() - started >= 1.5, flavour  # it waited, then opened
+        migrator.downgrade("base", empty_db_url)
+        started = time.monotonic()
+        with pytest.raises(SchemaError) as info:
+            opening(schema_wait=1)
+        assert time.monotonic() - started >= 1, flavour
+        assert "no chimera-store schema" in str(info.value)
+        assert "(waited 1 s for it)" in str(info.value), flavour
+        for bad in (-1, float("nan")):
+            with pytest.raises(InvalidInput) as refused:
+                opening(schema_wait=bad)
+            assert refused.value.field == "schema_wait"
+
+
 def test_store_built_from_the_wrong_thing_says_what_it_takes(db_url: str) -> None:
     # Store(url) instead of Store.open(url) failed an assert at the first call.
     with pytest.raises(TypeError, match=r"Store\.open\(url\)"):

@@ -203,10 +203,30 @@ def status(
 
 
 @handle_errors
-def check(ctx: typer.Context) -> None:
+def check(
+    ctx: typer.Context,
+    wait: Annotated[
+        float | None,
+        typer.Option(
+            "--wait",
+            metavar="SECONDS",
+            min=0,
+            help="Wait up to SECONDS while the database does not answer or its schema is behind "
+            "(a migration pending or running), e.g. before a service starts. A schema at the "
+            "newest revision that still differs is reported at once.",
+        ),
+    ] = None,
+) -> None:
     """Exit 0 when the live schema is exactly what this version expects; else list differences, exit 1."""
     st = state(ctx)
-    diffs = migrator.check(st.url)
+    if wait is None:
+        diffs = migrator.check(st.url)
+    else:
+
+        def waiting(reason: str) -> None:
+            err.print(f"waiting: {reason}", markup=False)
+
+        diffs = migrator.wait_for_schema(st.url, timeout=wait, on_wait=waiting)
     if not diffs:
         out.print("schema matches this version")
         return

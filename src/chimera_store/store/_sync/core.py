@@ -6,6 +6,7 @@ call goes through (one row, a page, a record by id)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Self, TypeVar
@@ -19,17 +20,25 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from chimera_store import validation as v
 from chimera_store.config import resolve_target
 from chimera_store.dberrors import connect_failure_is_final, translate, translate_connect_error
-from chimera_store.errors import ConnectionLost, DatabaseUnavailable, NotFound, SchemaError
+from chimera_store.errors import (
+    ConnectionLost,
+    DatabaseUnavailable,
+    InvalidInput,
+    NotFound,
+    SchemaError,
+)
 from chimera_store.jsonb_loads import adapters as jsonb_adapters
 from chimera_store.liveness import server_hung_up
 from chimera_store.records import Agent, Campaign, Page, Task, VideoAsset, encode_cursor
 from chimera_store.sql import query
 from chimera_store.store import inputs
+from chimera_store.store.pause import sleep
 
 R = TypeVar("R", Campaign, Agent, Task, VideoAsset)
 T = TypeVar("T")
 _log = logging.getLogger("chimera_store.pool")
 _RECHECK_TIMEOUT = 5.0  # s: the direct attempt that says why the pool timed out
+_SCHEMA_POLL = 1.0  # s: between looks at the schema while `open(schema_wait=...)` waits
 
 
 class StoreCore:
@@ -64,13 +73,17 @@ class StoreCore:
         prepare_threshold: int | None = 5,
         max_idle: float = 600.0,
         check_schema: bool = True,
+        schema_wait: float = 0.0,
     ) -> Self:
         """A store over a new connection pool. `prepare_threshold=None` for pgbouncer < 1.21.
 
         The pool grows up to `max_size` while calls wait and closes connections idle for
         `max_idle` seconds, down to `min_size` (docs/api.md: why `min_size` should stay low).
         With `check_schema`, a database without this version's migrations is refused at once
-        (SchemaError) rather than at the first call that needs them."""
+        (SchemaError) rather than at the first call that needs them; with `schema_wait`, only
+        after waiting that many seconds for them (a service started beside its migration job)."""
+        if not schema_wait >= 0:  # NaN too
+            raise InvalidInput("schema_wait", f"must be 0 or more seconds, not {schema_wait!r}")
         target_url = url or resolve_target().url
         # One direct attempt first: a refused login or a missing database is final, so it is
         # reported at once instead of after the pool has retried for `connect_timeout` seconds.
@@ -108,7 +121,7 @@ class StoreCore:
             raise DatabaseUnavailable("timed out connecting to the database") from None
         if check_schema:
             try:
-                _check_schema(pool)
+                _check_schema(pool, schema_wait)
             except BaseException:
                 pool.close()
                 raise
@@ -232,8 +245,25 @@ class StoreCore:
         return row
 
 
-def _check_schema(pool: ConnectionPool[Connection[Any]]) -> None:
-    """SchemaError when the database lacks migrations this code needs (see `open`)."""
+def _check_schema(pool: ConnectionPool[Connection[Any]], wait: float) -> None:
+    """SchemaError when the database lacks migrations this code needs (see `open`), after
+    polling for them for `wait` seconds."""
+    deadline = time.monotonic() + wait
+    said = None
+    while True:
+        problem = _schema_problem(pool)
+        if problem is None:
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise SchemaError(problem + (f" (waited {wait:g} s for it)" if wait else ""))
+        if problem != said:
+            _log.info("waiting up to %.0f s for the schema: %s", left, problem)
+            said = problem
+        sleep(min(_SCHEMA_POLL, left))
+
+
+def _schema_problem(pool: ConnectionPool[Connection[Any]]) -> str | None:
     from chimera_store.migrator import schema_behind  # Alembic's scripts: only when opening
 
     with pool.connection() as conn:
@@ -246,9 +276,7 @@ def _check_schema(pool: ConnectionPool[Connection[Any]]) -> None:
                 revisions = [str(r[0]) for r in cur.fetchall()]
         except psycopg.Error as exc:
             raise translate(exc) from None
-    problem = schema_behind(revisions)
-    if problem is not None:
-        raise SchemaError(problem)
+    return schema_behind(revisions)
 
 
 def _refresh_if_hung_up(

@@ -1,0 +1,74 @@
+"""`check --wait` / `migrator.wait_for_schema`: a service's start-up waits for `migrate`."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+from chimera_store import migrator
+from chimera_store.errors import DatabaseUnavailable, SchemaNewerThanCode
+from tests.helpers import revisions, run_cli
+
+NOWHERE = "postgresql://nobody@127.0.0.1:1/nothing"
+
+
+def test_waits_until_a_migration_running_elsewhere_is_done(empty_db_url: str) -> None:
+    timer = threading.Timer(2.0, migrator.migrate, args=(empty_db_url,))
+    timer.start()
+    try:
+        started = time.monotonic()
+        waited = run_cli("check", "--wait", "60", url=empty_db_url)
+        elapsed = time.monotonic() - started
+    finally:
+        timer.join()
+    assert waited.returncode == 0, waited.stderr
+    assert "schema matches this version" in waited.stdout
+    assert "waiting: revision is none (never migrated)" in waited.stderr
+    assert elapsed >= 2.0  # it did wait for the migration, and returned once it was done
+    assert revisions(empty_db_url) == [migrator.head_revision()]
+
+
+def test_a_schema_still_behind_when_the_time_is_up(empty_db_url: str) -> None:
+    migrator.migrate(empty_db_url, to="0003_roles")
+    said: list[str] = []
+    diffs = migrator.wait_for_schema(empty_db_url, timeout=1.5, poll=0.2, on_wait=said.append)
+    assert diffs[0] == f"revision is 0003_roles, expected {migrator.head_revision()}"
+    assert said == [diffs[0]]  # each reason once, not once per poll
+    cli = run_cli("check", "--wait", "1", url=empty_db_url)
+    assert cli.returncode == 1
+    assert "- revision is 0003_roles" in cli.stderr
+    assert revisions(empty_db_url) == ["0003_roles"]  # waiting changes nothing
+
+
+def test_drift_at_head_is_reported_at_once(empty_db_url: str) -> None:
+    migrator.migrate(empty_db_url)
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute("DROP INDEX video_assets_campaign_id_idx")
+    started = time.monotonic()
+    cli = run_cli("check", "--wait", "60", url=empty_db_url)
+    assert cli.returncode == 1
+    assert "video_assets_campaign_id_idx" in cli.stderr
+    assert "waiting" not in cli.stderr
+    assert time.monotonic() - started < 30  # no waiting can mend it
+
+
+def test_a_newer_schema_is_refused_at_once(empty_db_url: str) -> None:
+    migrator.migrate(empty_db_url)
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0099_future'")
+    with pytest.raises(SchemaNewerThanCode):
+        migrator.wait_for_schema(empty_db_url, timeout=60)
+    cli = run_cli("check", "--wait", "60", url=empty_db_url)
+    assert cli.returncode == 5 and "0099_future" in cli.stderr
+
+
+def test_a_database_that_never_answers(empty_db_url: str) -> None:
+    with pytest.raises(DatabaseUnavailable):
+        migrator.wait_for_schema(NOWHERE, timeout=1, poll=0.2)
+    cli = run_cli("check", "--wait", "1", url=NOWHERE)
+    assert cli.returncode == 4, cli.stderr
+    assert "waiting: cannot reach the database" in cli.stderr
+    assert "error: cannot reach the database" in cli.stderr
