@@ -1290,3 +1290,41 @@ def test_store_connections_read_jsonb_with_the_fast_loader(store: Any) -> None:
     asset = store.create_asset(a.id, t.id, "tiktok", "tier1", "lora:aria", metadata=meta)
     assert store.get_asset(asset.id).metadata == meta
     assert store.list_assets(campaign_id=c.id).items[0].metadata == meta
+
+
+def test_updates_of_every_entity_and_what_does_not_exist(store: Any, db_url: str) -> None:
+    """Each update call, and its NotFound / StaleState, in both flavours (some were reached
+    only through the CLI, i.e. the sync flavour)."""
+    c, a, t = world(store)
+    moved = store.update_agent(a.id, soul_md_path="souls/juno/SOUL.md")
+    assert moved.soul_md_path == "souls/juno/SOUL.md"
+    assert moved.character_reference_id == a.character_reference_id  # unchanged when not given
+    assert store.get_agent(a.id) == moved
+    renamed = store.update_agent(a.id, character_reference_id="lora:juno")
+    assert (renamed.soul_md_path, renamed.character_reference_id) == (
+        "souls/juno/SOUL.md",
+        "lora:juno",
+    )
+    assigned = store.update_task(t.id, assigned_worker_id="worker-7")
+    assert assigned.assigned_worker_id == "worker-7" and assigned.version == t.version + 1
+    before = snapshot(db_url)
+    missing = uuid.uuid4()
+    for call, entity in (
+        (lambda: store.update_agent(missing, soul_md_path="x"), "agent"),
+        (lambda: store.update_task(missing, priority="low"), "task"),
+        (lambda: store.update_asset_metadata(missing, {"x": 1}), "video asset"),
+        (lambda: store.update_campaign(missing, name="x"), "campaign"),
+        (lambda: store.campaign_summary(missing), "campaign"),
+    ):
+        with pytest.raises(NotFound) as info:
+            call()
+        assert info.value.entity == entity and str(missing) in str(info.value)
+    with pytest.raises(StaleState) as stale:
+        store.update_campaign(c.id, name="late", expected_version=c.version + 5)
+    assert stale.value.details["current_version"] == c.version
+    with pytest.raises(StaleState):
+        store.transition_task(t.id, "in_progress", actor="w", expected_version=t.version)
+    with pytest.raises(InvalidInput) as info:
+        store.list_assets()
+    assert info.value.field == "campaign_id"
+    assert snapshot(db_url) == before
