@@ -412,8 +412,10 @@ def _absolute_downgrade_target(revision: str, start: str, known: list[str]) -> s
         steps = int(revision[1:])
     except ValueError:
         raise InvalidInput("revision", f"{revision!r} is not -N (a number of steps)") from None
+    if steps < 1:
+        raise InvalidInput("revision", f"{revision!r}: the steps down must be 1 or more")
     position = known.index(start) - steps
-    if steps < 1 or position < -1:
+    if position < -1:
         raise InvalidInput(
             "revision", f"{revision!r}: {start} is {known.index(start) + 1} steps above base"
         )
