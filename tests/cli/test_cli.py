@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -472,7 +472,44 @@ def test_lists_take_a_time_window(db_url: str) -> None:
     for option in ("--since", "--before"):
         bad = cli(db_url, "assets", "list", "--campaign", str(c.id), option, "last week")
         assert bad.exit_code == 10
-        assert bad.output.startswith(f"error: {option}: 'last week' is not an ISO 8601")
+        assert bad.output.startswith(
+            f"error: {option}: 'last week' is neither an ISO 8601 date or time nor a duration ago"
+        )
+
+
+def test_lists_find_what_has_not_moved_for_a_while(db_url: str) -> None:
+    """`--unchanged-since 1h --status in_progress`: the tasks a worker that died still holds;
+    times also as a duration ago (30m, 2h, 7d)."""
+    old = datetime.now(UTC) - timedelta(hours=3)
+    with Store.open(db_url) as store:
+        c = store.create_campaign("Stuck", "g", "active")
+        a = store.create_agent(c.id, "souls/a/SOUL.md", "r")
+        goal = {"goal_description": "x"}
+        held = store.create_task(c.id, "reply_comment", "low", goal, status="in_progress",
+                                 created_at=old)  # fmt: skip
+        moving = store.create_task(c.id, "reply_comment", "low", goal, created_at=old)
+        store.transition_task(moving.id, "in_progress", actor="w")  # moved just now
+        store.create_task(c.id, "reply_comment", "low", goal, status="in_progress")  # new
+        waiting = store.create_asset(a.id, held.id, "tiktok", "tier1", "r", status="judge_pending")
+
+    def listed(*args: str) -> list[str]:
+        result = cli(db_url, *args, "--json")
+        assert result.exit_code == 0, result.output
+        return [json.loads(line)["id"] for line in result.stdout.splitlines()]
+
+    stuck = listed("tasks", "list", "--campaign", str(c.id), "--status", "in_progress",
+                   "--unchanged-since", "1h")  # fmt: skip
+    assert stuck == [str(held.id)]
+    assert listed("tasks", "list", "--campaign", str(c.id), "--since", "2h") != []
+    assert len(listed("tasks", "list", "--campaign", str(c.id), "--before", "2h")) == 2
+    # The asset was created now: nothing of it is an hour old yet.
+    assert listed("assets", "list", "--task", str(held.id), "--unchanged-since", "1h") == []
+    assert listed("assets", "list", "--task", str(held.id), "--unchanged-since",
+                  (datetime.now(UTC) + timedelta(minutes=1)).isoformat()) == [str(waiting.id)]  # fmt: skip
+    for bad in ("1y", "-2h", "h"):
+        refused = cli(db_url, "tasks", "list", "--campaign", str(c.id), "--unchanged-since", bad)
+        assert refused.exit_code == 10
+        assert refused.output.startswith(f"error: --unchanged-since: '{bad}' is neither")
 
 
 def test_status_prints_each_field_on_one_line(db_url: str) -> None:

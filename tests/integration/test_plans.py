@@ -128,3 +128,60 @@ def test_a_time_window_is_a_range_of_the_parents_index(big_store: Store, db_url:
             # One index range: the parent and the window in the index condition, no sort.
             assert "Index Cond" in text and "created_at >=" in text, text
             assert "Seq Scan" not in text and "Sort" not in text, text
+
+
+def test_unchanged_since_probes_the_history_by_index(big_store: Store, db_url: str) -> None:
+    """ "Tasks still in_progress since an hour ago" must not read the whole history table."""
+    store = big_store
+    campaign = store.create_campaign("Stuck", "g", "active")
+    agent = store.create_agent(campaign.id, "souls/a/SOUL.md", "r")
+    store.bulk_insert_tasks(
+        {
+            "campaign_id": campaign.id,
+            "task_type": "reply_comment",
+            "priority": "low",
+            "context": {"goal_description": "y"},
+            "status": "in_progress",
+        }
+        for _ in range(20_000)
+    )
+    task = store.list_tasks(campaign.id, limit=1).items[0]
+    store.bulk_insert_assets(
+        {
+            "agent_id": agent.id,
+            "task_id": task.id,
+            "platform": "tiktok",
+            "tier": "tier1",
+            "character_reference_id": "r",
+            "status": "judge_pending",
+        }
+        for _ in range(20_000)
+    )
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        # Three history rows each, as a life cycle leaves them.
+        for table, subject, parent in (
+            ("task_status_history", "task_id", "tasks"),
+            ("asset_status_history", "asset_id", "video_assets"),
+        ):
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} ({}, from_status, to_status, actor, at) "
+                    "SELECT p.id, 'x', 'y', 'w', now() - make_interval(mins => n) "
+                    "FROM {} p, generate_series(1, 3) n"
+                ).format(sql.Identifier(table), sql.Identifier(subject), sql.Identifier(parent))
+            )
+        conn.execute("ANALYZE")
+        since = {"status": "in_progress"}
+        for name, scope, key, history in (
+            ("list_tasks", {"campaign_id": campaign.id}, "task_unchanged_since", "task_status"),
+            ("list_assets", {"campaign_id": campaign.id}, "asset_unchanged_since", "asset_status"),
+        ):
+            filters = {**scope, **({} if name == "list_assets" else since)}
+            filters[key] = conn.execute("SELECT now() - interval '2 minutes'").fetchone()[0]  # type: ignore[index]
+            statement, params = list_statement(name, filters, limit=100, cursor=None)
+            plan = conn.execute(sql.SQL("EXPLAIN ") + statement, params).fetchall()
+            text = "\n".join(str(line[0]) for line in plan)
+            assert f"Index Scan using {history}_history" in text or (
+                f"Index Only Scan using {history}_history" in text
+            ), text
+            assert "Seq Scan" not in text, text

@@ -93,6 +93,35 @@ def test_tasks_of_one_worker(store: Any) -> None:
     assert info.value.field == "assigned_worker_id"
 
 
+def test_lists_of_what_has_not_moved_since(store: Any, db_url: str) -> None:
+    """`unchanged_since`: existed before that time and no status change from it on."""
+    c, a, _ = world(store)
+    long_ago = datetime(2026, 1, 1, tzinfo=UTC)
+    cutoff = datetime.now(UTC) - timedelta(minutes=5)
+    held = store.create_task(
+        c.id, "reply_comment", "low", CONTEXT, status="in_progress", created_at=long_ago
+    )
+    moved = store.create_task(c.id, "reply_comment", "low", CONTEXT, created_at=long_ago)
+    store.transition_task(moved.id, "in_progress", actor="w")
+    fresh = store.create_task(c.id, "reply_comment", "low", CONTEXT, status="in_progress")
+    stuck = store.list_tasks(c.id, status="in_progress", unchanged_since=cutoff)
+    assert [t.id for t in stuck.items] == [held.id]
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    everything = store.list_tasks(c.id, status="in_progress", unchanged_since=later)
+    assert {t.id for t in everything.items} == {held.id, moved.id, fresh.id}
+    asset = store.create_asset(a.id, held.id, "tiktok", "tier1", "r", status="judge_pending")
+    assert store.list_assets(campaign_id=c.id, unchanged_since=later).items == [asset]
+    store.transition_asset(asset.id, "approved", actor="j")
+    assert store.list_assets(campaign_id=c.id, unchanged_since=cutoff).items == []
+    for bad in (datetime(2026, 11, 1), "2026-11-01T00:00:00+00:00"):
+        with pytest.raises(InvalidInput) as info:
+            store.list_tasks(c.id, unchanged_since=bad)
+        assert info.value.field == "unchanged_since"
+        with pytest.raises(InvalidInput) as info:
+            store.list_assets(task_id=held.id, unchanged_since=bad)
+        assert info.value.field == "unchanged_since"
+
+
 def test_lists_in_a_time_window(store: Any, db_url: str) -> None:
     c, a, t = world(store)
     hours = [datetime(2026, 11, 1, h, tzinfo=UTC) for h in range(6)]

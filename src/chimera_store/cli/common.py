@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import psycopg
@@ -233,14 +234,29 @@ def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None
         yield lambda n: progress.advance(task, n)
 
 
+_AGO = re.compile(r"(\d+)([smhdw])")
+_AGO_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
 def parse_time(value: str | None, option: str) -> datetime | None:
-    """An operator's ISO 8601 date or time; without an offset it is UTC (as lists print)."""
+    """An operator's time: ISO 8601 (UTC when no offset, as lists print), or a duration ago
+    (`90s`, `30m`, `2h`, `7d`, `2w`), as journalctl's and git's `--since` take."""
     if value is None:
         return None
+    ago = _AGO.fullmatch(value.strip())
+    if ago is not None:
+        amount, unit = int(ago.group(1)), _AGO_UNITS[ago.group(2)]
+        try:
+            return datetime.now(UTC) - timedelta(**{unit: amount})
+        except OverflowError:
+            raise InvalidInput(option, f"{value!r} reaches back before year 1") from None
     try:
         stamp = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(option, f"{value!r} is not an ISO 8601 date or time") from None
+        raise InvalidInput(
+            option,
+            f"{value!r} is neither an ISO 8601 date or time nor a duration ago (30m, 2h, 7d)",
+        ) from None
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 

@@ -295,7 +295,10 @@ def asset_show(
 def clean(
     ctx: typer.Context,
     before: Annotated[
-        str, typer.Option(help="ISO 8601 date or time (UTC when no offset is given).")
+        str,
+        typer.Option(
+            help="ISO 8601 date or time (UTC when no offset is given), or a duration ago (90d)."
+        ),
     ],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would go.")] = False,
     archive: Annotated[

@@ -43,14 +43,24 @@ Since = Annotated[
     str | None,
     typer.Option(
         "--since",
-        help="Only those created at or after this ISO 8601 date or time (UTC when no offset).",
+        help="Only those created at or after this time: ISO 8601 (UTC when no offset) or a "
+        "duration ago (30m, 2h, 7d).",
     ),
 ]
 Before = Annotated[
     str | None,
     typer.Option(
         "--before",
-        help="Only those created before this ISO 8601 date or time (UTC when no offset).",
+        help="Only those created before this time: ISO 8601 (UTC when no offset) or a duration "
+        "ago (30m, 2h, 7d).",
+    ),
+]
+UnchangedSince = Annotated[
+    str | None,
+    typer.Option(
+        "--unchanged-since",
+        help="Only those whose status has not changed since this time (ISO 8601 or a duration "
+        "ago: 2h). With --status in_progress: tasks a worker that died still holds.",
     ),
 ]
 Every = Annotated[
@@ -202,6 +212,7 @@ def tasks_list(
     ] = None,
     since: Since = None,
     before: Before = None,
+    unchanged_since: UnchangedSince = None,
     limit: Limit = 100,
     cursor: Cursor = None,
     as_json: Json = False,
@@ -224,6 +235,7 @@ def tasks_list(
             assigned_worker_id=assigned_worker_id,
             created_from=parse_time(since, "--since"),
             created_before=parse_time(before, "--before"),
+            unchanged_since=parse_time(unchanged_since, "--unchanged-since"),
         )
 
 
@@ -243,6 +255,7 @@ def assets_list(
     ] = None,
     since: Since = None,
     before: Before = None,
+    unchanged_since: UnchangedSince = None,
     limit: Limit = 100,
     cursor: Cursor = None,
     as_json: Json = False,
@@ -274,4 +287,5 @@ def assets_list(
             metadata=contains,
             created_from=parse_time(since, "--since"),
             created_before=parse_time(before, "--before"),
+            unchanged_since=parse_time(unchanged_since, "--unchanged-since"),
         )

@@ -320,6 +320,17 @@ _FILTER_SQL: dict[str, sql.Composable] = {
 # from (inclusive) and before (exclusive), as `clean(before=)`.
 _FILTER_SQL["created_from"] = sql.SQL("created_at >= %(created_from)s")
 _FILTER_SQL["created_before"] = sql.SQL("created_at < %(created_before)s")
+# Status not changed since a time: existed before it, and no history row from it on (the
+# history's (subject, id) index serves the probe, a few rows per task or asset). E.g. the tasks a
+# Worker that died still holds in_progress, or assets waiting on a Judge.
+_FILTER_SQL["task_unchanged_since"] = sql.SQL(
+    "created_at < %(task_unchanged_since)s AND NOT EXISTS (SELECT 1 FROM task_status_history h "
+    "WHERE h.task_id = tasks.id AND h.at >= %(task_unchanged_since)s)"
+)
+_FILTER_SQL["asset_unchanged_since"] = sql.SQL(
+    "created_at < %(asset_unchanged_since)s AND NOT EXISTS (SELECT 1 FROM asset_status_history h "
+    "WHERE h.asset_id = video_assets.id AND h.at >= %(asset_unchanged_since)s)"
+)
 _METADATA = sql.SQL("metadata @> %(metadata)s")
 _CURSOR = sql.SQL("(created_at, id) < (%(cursor_at)s, %(cursor_id)s)")
 _TRUE = sql.SQL("TRUE")

@@ -158,12 +158,15 @@ class EntityCalls(StoreCore):
         assigned_worker_id: str | None = None,
         created_from: datetime | None = None,
         created_before: datetime | None = None,
+        unchanged_since: datetime | None = None,
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page[Task]:
         """Tasks of a campaign, newest first; `assigned_worker_id` gives one worker's (e.g. a
         restarted Worker finding what it had claimed); `created_from` (inclusive) and
-        `created_before` (exclusive), timezone-aware, give a time window."""
+        `created_before` (exclusive), timezone-aware, give a time window; `unchanged_since`
+        only those whose status has not changed since that time (with `status="in_progress"`:
+        the tasks a Worker that died still holds)."""
         filters = {
             # Required: None here listed every campaign's tasks, a sort of the whole table.
             "campaign_id": v.check_uuid(campaign_id, "campaign_id"),
@@ -173,6 +176,7 @@ class EntityCalls(StoreCore):
             "assigned_worker_id": inputs.optional_text(assigned_worker_id, "assigned_worker_id"),
             "created_from": inputs.aware_datetime(created_from, "created_from"),
             "created_before": inputs.aware_datetime(created_before, "created_before"),
+            "task_unchanged_since": inputs.aware_datetime(unchanged_since, "unchanged_since"),
         }
         return await self._page(Task, "list_tasks", filters, limit, cursor)
 
@@ -233,6 +237,7 @@ class EntityCalls(StoreCore):
         metadata: Mapping[str, Any] | None = None,
         created_from: datetime | None = None,
         created_before: datetime | None = None,
+        unchanged_since: datetime | None = None,
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page[VideoAsset]:
@@ -240,7 +245,8 @@ class EntityCalls(StoreCore):
 
         `metadata` filters by containment (`{"resolution": "1080x1920"}`), served by a GIN index.
         `created_from` (inclusive) and `created_before` (exclusive), timezone-aware, give a time
-        window, served by the same index as the order.
+        window, served by the same index as the order. `unchanged_since`: only those whose
+        status has not changed since that time (with `status="judge_pending"`: a Judge's backlog).
         """
         if campaign_id is None and agent_id is None and task_id is None:
             raise InvalidInput("campaign_id", "give campaign_id, agent_id or task_id")
@@ -254,6 +260,7 @@ class EntityCalls(StoreCore):
             "metadata": metadata,
             "created_from": inputs.aware_datetime(created_from, "created_from"),
             "created_before": inputs.aware_datetime(created_before, "created_before"),
+            "asset_unchanged_since": inputs.aware_datetime(unchanged_since, "unchanged_since"),
         }
         return await self._page(VideoAsset, "list_assets", filters, limit, cursor)
 
