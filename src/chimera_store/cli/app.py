@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from chimera_store import __version__, migrator
-from chimera_store.cli import admin, data, files, lifecycle, review, writes
+from chimera_store.cli import admin, data, files, lifecycle, requeue, review, writes
 from chimera_store.cli.common import State
 from chimera_store.config import ENV_DATABASE_URL, ENV_HOME
 
@@ -66,6 +66,7 @@ admin.register(app)
 data.register(app)
 files.register()
 lifecycle.register()
+requeue.register()
 review.register()
 writes.register()
 

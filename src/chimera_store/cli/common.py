@@ -42,6 +42,7 @@ COMMAND_ORDER = (
     "update",
     "set-metadata",
     "set-status",
+    "requeue",
     "approve",
     "reject",
     "purge",

@@ -29,7 +29,7 @@ from chimera_store.store import Store
 campaigns_app = typer.Typer(help="List campaigns.", no_args_is_help=True, cls=RecordCommands)
 agents_app = typer.Typer(help="List agents.", no_args_is_help=True, cls=RecordCommands)
 tasks_app = typer.Typer(
-    help="List, export or import tasks.", no_args_is_help=True, cls=RecordCommands
+    help="List, export, import or requeue tasks.", no_args_is_help=True, cls=RecordCommands
 )
 assets_app = typer.Typer(
     help="List or import video assets.", no_args_is_help=True, cls=RecordCommands
