@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -106,3 +106,16 @@ def test_requeue_refuses_what_it_cannot_do(db_url: str) -> None:
     required = cli(db_url, "tasks", "requeue", "--campaign", str(w["campaign"].id))
     assert required.exit_code == 2 and "--unchanged-since" in required.output
     assert snapshot(db_url) == before
+
+
+def test_the_default_reason_gives_the_time_in_utc(db_url: str) -> None:
+    w = _world(db_url)
+    plus_two = timezone(timedelta(hours=2))
+    typed = (datetime.now(UTC) - timedelta(hours=1)).astimezone(plus_two).replace(microsecond=0)
+    result = cli(db_url, "tasks", "requeue", "--campaign", str(w["campaign"].id), "--worker", "w1",
+                 "--unchanged-since", typed.isoformat())  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with Store.open(db_url) as store:
+        (entry,) = store.task_history(w["dead_1"].id)
+    utc = typed.astimezone(UTC)
+    assert entry.reason == f"requeued: in_progress unchanged since {utc:%Y-%m-%d %H:%M:%S} UTC"

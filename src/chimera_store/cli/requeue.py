@@ -7,6 +7,7 @@ taken from it (and if the Worker submits after the requeue, its submission is St
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Annotated, Any
 
 import typer
@@ -58,8 +59,10 @@ def tasks_requeue(
     Each is one checked move, recorded in its history; a task that moves meanwhile is skipped.
     """
     since = parse_time(unchanged_since, "--unchanged-since")
+    assert since is not None  # a required option
     who = operator_actor(actor)
-    why = reason or f"requeued: in_progress unchanged since {since:%Y-%m-%d %H:%M:%S} UTC"
+    stamp = since.astimezone(UTC)  # the history says UTC, whatever offset was typed
+    why = reason or f"requeued: in_progress unchanged since {stamp:%Y-%m-%d %H:%M:%S} UTC"
     with open_store(ctx) as store:
         store.get_campaign(campaign)  # an unknown campaign is NotFound, not "requeued 0"
         # Listed first, then moved: the walk is not disturbed by what it moves.
