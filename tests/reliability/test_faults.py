@@ -265,15 +265,20 @@ def test_no_output_ever_prints_the_password(db_url: str) -> None:
         ["campaigns", "list"],
         ["task", "show", str(uuid.uuid4())],
         ["task", "show", "bad"],
+        ["check", "--wait", "1"],
+        ["migrate", "--sql"],
+        ["downgrade", "-1", "--sql"],
+        ["tasks", "requeue", "--campaign", str(uuid.uuid4()), "--unchanged-since", "1h"],
         ["downgrade", "base"],
         ["demo"],
     ):
         result = run_cli(*args, url=url)
         outputs.append((args, result.returncode, result.stdout + result.stderr))
-    unreachable = run_cli("status", url=f"postgresql://u:{SECRET}@127.0.0.1:1/x")
-    outputs.append(
-        (["unreachable"], unreachable.returncode, unreachable.stdout + unreachable.stderr)
-    )
+    for args in (["status"], ["check", "--wait", "1"]):
+        unreachable = run_cli(*args, url=f"postgresql://u:{SECRET}@127.0.0.1:1/x")
+        outputs.append(
+            (["unreachable"], unreachable.returncode, unreachable.stdout + unreachable.stderr)
+        )
     for args, _code, text in outputs:
         assert SECRET not in text, args
     assert (
