@@ -450,7 +450,10 @@ class Status:
     current: list[str]
     head: str
     pending: list[str]
-    row_counts: dict[str, int]
+    # None: the table was locked (by a migration's DDL, say) past STATUS_LOCK_TIMEOUT.
+    row_counts: dict[str, int | None]
+    # The session holding the migration lock: pid, usename, application_name, running_for_s.
+    migration_running: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -464,6 +467,7 @@ class Status:
             "pending": self.pending,
             "up_to_date": not self.pending and self.current == [self.head],
             "row_counts": self.row_counts,
+            "migration_running": self.migration_running,
         }
 
 
@@ -485,11 +489,19 @@ def status(url: str | None = None, *, embedded: bool = False) -> Status:
         current = current_revisions(conn)
         ensure_known_revisions(current)
         existing = existing_tables(conn)
-        counts: dict[str, int] = {}
+        running = _migration_running(conn)
+        # A migration's DDL holds its tables exclusively; `status` is what an operator runs
+        # then, so a count waits a moment and says "locked" instead of hanging with it.
+        conn.execute(query("status_lock_timeout"))
+        counts: dict[str, int | None] = {}
         for table in existing:
-            row = conn.execute(
-                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-            ).fetchone()
+            try:
+                row = conn.execute(
+                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+                ).fetchone()
+            except psycopg.errors.LockNotAvailable:
+                counts[table] = None
+                continue
             counts[table] = int(row[0]) if row else 0
     return Status(
         server_version=str(info[0]),
@@ -501,7 +513,22 @@ def status(url: str | None = None, *, embedded: bool = False) -> Status:
         head=head_revision(),
         pending=pending_revisions(current),
         row_counts=counts,
+        migration_running=running,
     )
+
+
+def _migration_running(driver: psycopg.Connection[Any]) -> dict[str, Any] | None:
+    with driver.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(query("migration_lock_holder"), {"key": MIGRATION_LOCK_KEY}).fetchone()
+    if row is None:
+        return None
+    running_for = row["running_for"]
+    return {
+        "pid": row["pid"],
+        "usename": row["usename"],
+        "application_name": row["application_name"],
+        "running_for_s": None if running_for is None else round(running_for.total_seconds(), 1),
+    }
 
 
 def check(url: str | None = None) -> list[str]:

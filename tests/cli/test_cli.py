@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from psycopg.conninfo import make_conninfo
 
 import chimera_store
 from chimera_store.demo import _id
-from chimera_store.migrator import head_revision
+from chimera_store.migrator import MIGRATION_LOCK_KEY, head_revision
 from chimera_store.store import Store
 from tests.cli.conftest import cli, rows
 from tests.helpers import (
@@ -534,6 +535,34 @@ def test_url_masks_password() -> None:
     assert masked.stdout.strip() == "postgresql://svc:***@db.internal:5432/chimera"
     shown = run_cli("url", "--show-password", url=url)
     assert shown.stdout.strip() == url
+
+
+def test_status_during_a_migration_says_so_and_does_not_hang(db_url: str, admin_url: str) -> None:
+    """An operator runs `status` while a migration holds the migration lock and a table
+    exclusively: it names the migration and reports that table as locked instead of waiting."""
+    assert cli(db_url, "migrate").exit_code == 0
+    # Advisory locks are per database: another database's migration is not this one's.
+    with psycopg.connect(admin_url) as elsewhere:
+        elsewhere.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        assert json.loads(cli(db_url, "status", "--json").stdout)["migration_running"] is None
+        elsewhere.rollback()
+    with psycopg.connect(db_url, application_name="a slow migration") as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        holder.execute("LOCK TABLE video_assets IN ACCESS EXCLUSIVE MODE")
+        pid = holder.info.backend_pid
+        started = time.monotonic()
+        shown = cli(db_url, "status")
+        data = json.loads(cli(db_url, "status", "--json").stdout)
+        took = time.monotonic() - started
+        holder.rollback()
+    assert shown.exit_code == 0, shown.output
+    assert f"running: pid {pid}" in shown.output and "'a slow migration'" in shown.output
+    assert "rows in video_assets" in shown.output and "locked" in shown.output
+    assert data["migration_running"]["pid"] == pid
+    assert data["row_counts"]["video_assets"] is None and data["row_counts"]["tasks"] == 0
+    assert took < 30  # two runs of about 2 s each, not a wait for the lock
+    after = json.loads(cli(db_url, "status", "--json").stdout)
+    assert after["migration_running"] is None and after["row_counts"]["video_assets"] == 0
 
 
 def test_every_command_has_help_naming_environment() -> None:

@@ -173,7 +173,8 @@ def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Server version, embedded or external, current and head revision, pending, row counts."""
+    """Server version, embedded or external, current and head revision, pending, a migration
+    running (who, for how long), row counts (a table a migration holds: "locked", not waited on)."""
     st = state(ctx)
     target = st.target()
     info = migrator.status(target.url, embedded=target.embedded)
@@ -193,13 +194,27 @@ def status(
         ("revision", ", ".join(info.current) or "none (run `chimera-store migrate`)"),
         ("head", info.head),
         ("pending", ", ".join(info.pending) or "none"),
-        *((f"rows in {name}", f"{count:,}") for name, count in info.row_counts.items()),
+        ("migration", _migration_line(info.migration_running)),
+        *(
+            (f"rows in {name}", "locked (by a migration?); not counted" if n is None else f"{n:,}")
+            for name, n in info.row_counts.items()
+        ),
     ]
     width = max(len(key) for key, _ in fields)
     for key, value in fields:
         # One line per field, never folded: a URL or a path broken over two lines cannot be
         # copied (a table folds at 80 columns when the output is not a terminal).
         out.print(f"{key.ljust(width)}  {value}", soft_wrap=True, markup=False, highlight=False)
+
+
+def _migration_line(running: dict[str, Any] | None) -> str:
+    if running is None:
+        return "none running"
+    took = running["running_for_s"]
+    return (
+        f"running: pid {running['pid']}, user {running['usename']}, application "
+        f"{running['application_name']!r}" + ("" if took is None else f", for {took:g} s")
+    )
 
 
 @handle_errors

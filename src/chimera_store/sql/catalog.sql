@@ -82,6 +82,8 @@ FROM pg_locks l
 JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted
   AND ((l.classid::bigint << 32) | l.objid::bigint) = %(key)s
+  -- Advisory locks are per database: a migration of another database on the server is not ours.
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND l.pid <> pg_backend_pid()
 LIMIT 1;
 
@@ -106,3 +108,7 @@ SELECT current_schema() AS s;
 -- name: migration_timeouts
 SELECT set_config('lock_timeout', %(lock_timeout)s, true),
        set_config('statement_timeout', %(statement_timeout)s, true);
+
+-- name: status_lock_timeout
+-- How long `status` waits for a table another session holds exclusively (a migration's DDL).
+SET lock_timeout = '2s';
