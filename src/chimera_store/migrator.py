@@ -484,15 +484,15 @@ def status(url: str | None = None, *, embedded: bool = False) -> Status:
     from chimera_store.connect import connect_sync
 
     with connect_sync(url) as conn:
+        # A migration's DDL holds its tables exclusively; `status` is what an operator runs
+        # then, so a count waits a moment and says "locked" instead of hanging with it.
+        conn.execute(query("status_lock_timeout"))
         info = conn.execute(query("server_version")).fetchone()
         assert info is not None
         current = current_revisions(conn)
         ensure_known_revisions(current)
         existing = existing_tables(conn)
         running = _migration_running(conn)
-        # A migration's DDL holds its tables exclusively; `status` is what an operator runs
-        # then, so a count waits a moment and says "locked" instead of hanging with it.
-        conn.execute(query("status_lock_timeout"))
         counts: dict[str, int | None] = {}
         for table in existing:
             try:
