@@ -119,3 +119,15 @@ def test_the_default_reason_gives_the_time_in_utc(db_url: str) -> None:
         (entry,) = store.task_history(w["dead_1"].id)
     utc = typed.astimezone(UTC)
     assert entry.reason == f"requeued: in_progress unchanged since {utc:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def test_without_a_campaign_every_campaign_is_searched(db_url: str) -> None:
+    """A Worker node that died held tasks of several campaigns: `--worker` alone finds them."""
+    first, second = _world(db_url), _world(db_url)
+    result = cli(db_url, "tasks", "requeue", "--worker", "w1", "--unchanged-since", "1h", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert sorted(data["requeued"]) == sorted([str(first["dead_1"].id), str(second["dead_1"].id)])
+    for w in (first, second):
+        assert _status(db_url, w["dead_1"]) == "pending"
+        assert _status(db_url, w["dead_2"]) == "in_progress"  # another worker's

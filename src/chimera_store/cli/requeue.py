@@ -22,14 +22,13 @@ from chimera_store.cli.common import (
     progress_bar,
 )
 from chimera_store.cli.lifecycle import Actor, operator_actor
-from chimera_store.cli.lists import CampaignId, tasks_app
+from chimera_store.cli.lists import tasks_app
 from chimera_store.errors import InvalidTransition, StaleState
 
 
 @handle_errors
 def tasks_requeue(
     ctx: typer.Context,
-    campaign: CampaignId,
     unchanged_since: Annotated[
         str,
         typer.Option(
@@ -38,6 +37,10 @@ def tasks_requeue(
             "(ISO 8601, or a duration ago: 1h).",
         ),
     ],
+    campaign: Annotated[
+        str | None,
+        typer.Option("--campaign", help="Only this campaign's tasks (default: every campaign's)."),
+    ] = None,
     worker: Annotated[
         str | None, typer.Option("--worker", help="Only the tasks assigned to this worker.")
     ] = None,
@@ -64,17 +67,27 @@ def tasks_requeue(
     stamp = since.astimezone(UTC)  # the history says UTC, whatever offset was typed
     why = reason or f"requeued: in_progress unchanged since {stamp:%Y-%m-%d %H:%M:%S} UTC"
     with open_store(ctx) as store:
-        store.get_campaign(campaign)  # an unknown campaign is NotFound, not "requeued 0"
+        if campaign is not None:
+            store.get_campaign(campaign)  # an unknown campaign is NotFound, not "requeued 0"
+        # A Worker node that died held tasks of any campaign: each campaign's walk is one
+        # range of its own index (lists are per campaign, never a sort of the whole table).
+        scopes = (
+            [campaign]
+            if campaign is not None
+            else [c.id for c in store.iterate(store.list_campaigns)]
+        )
         # Listed first, then moved: the walk is not disturbed by what it moves.
-        stuck = list(
-            store.iterate(
+        stuck = [
+            task
+            for scope in scopes
+            for task in store.iterate(
                 store.list_tasks,
-                campaign,
+                scope,
                 status="in_progress",
                 assigned_worker_id=worker,
                 unchanged_since=since,
             )
-        )
+        ]
         requeued: list[Any] = []
         skipped: list[Any] = []
         if not dry_run:
