@@ -110,6 +110,15 @@ class CleanCounts(NamedTuple):
     history: int
 
 
+class Requeue(NamedTuple):
+    """What `requeue_tasks` found stuck, moved back to pending, and skipped (they moved
+    between the listing and their move). With dry_run, only `found`."""
+
+    found: list[UUID]
+    requeued: list[UUID]
+    skipped: list[UUID]
+
+
 class JudgeCommit(NamedTuple):
     task: Task
     approved_asset_ids: list[UUID]

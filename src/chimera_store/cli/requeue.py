@@ -1,14 +1,10 @@
-"""`tasks requeue`: hand the tasks that Workers which died still hold back to the Planner.
-
-Each task moves `in_progress -> pending` through the data API's compare-and-set at the version it
-was listed at, so a task whose Worker is alive after all and moves it meanwhile is skipped, not
-taken from it (and if the Worker submits after the requeue, its submission is StaleState).
-"""
+"""`tasks requeue`: hand the tasks that Workers which died still hold back to the Planner,
+through the data API's `requeue_tasks` (each move a compare-and-set at the version it was listed
+at, so a task whose Worker is alive after all and moves it meanwhile is skipped)."""
 
 from __future__ import annotations
 
-from datetime import UTC
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -23,7 +19,6 @@ from chimera_store.cli.common import (
 )
 from chimera_store.cli.lifecycle import Actor, operator_actor
 from chimera_store.cli.lists import tasks_app
-from chimera_store.errors import InvalidTransition, StaleState
 
 
 @handle_errors
@@ -64,61 +59,44 @@ def tasks_requeue(
     since = parse_time(unchanged_since, "--unchanged-since")
     assert since is not None  # a required option
     who = operator_actor(actor)
-    stamp = since.astimezone(UTC)  # the history says UTC, whatever offset was typed
-    why = reason or f"requeued: in_progress unchanged since {stamp:%Y-%m-%d %H:%M:%S} UTC"
     with open_store(ctx) as store:
-        if campaign is not None:
-            store.get_campaign(campaign)  # an unknown campaign is NotFound, not "requeued 0"
-        # A Worker node that died held tasks of any campaign: each campaign's walk is one
-        # range of its own index (lists are per campaign, never a sort of the whole table).
-        scopes = (
-            [campaign]
-            if campaign is not None
-            else [c.id for c in store.iterate(store.list_campaigns)]
-        )
-        # Listed first, then moved: the walk is not disturbed by what it moves.
-        stuck = [
-            task
-            for scope in scopes
-            for task in store.iterate(
-                store.list_tasks,
-                scope,
-                status="in_progress",
-                assigned_worker_id=worker,
+        if dry_run:
+            outcome = store.requeue_tasks(
                 unchanged_since=since,
+                actor=who,
+                reason=reason,
+                campaign_id=campaign,
+                assigned_worker_id=worker,
+                dry_run=True,
             )
-        ]
-        requeued: list[Any] = []
-        skipped: list[Any] = []
-        if not dry_run:
-            with progress_bar("requeueing", len(stuck)) as advance:
-                for task in stuck:
-                    try:
-                        store.transition_task(
-                            task.id, "pending", actor=who, reason=why, expected_version=task.version
-                        )
-                        requeued.append(task.id)
-                    except (StaleState, InvalidTransition):  # it moved after it was listed
-                        skipped.append(task.id)
-                    advance(1)
+        else:
+            with progress_bar("requeueing", None) as advance:
+                outcome = store.requeue_tasks(
+                    unchanged_since=since,
+                    actor=who,
+                    reason=reason,
+                    campaign_id=campaign,
+                    assigned_worker_id=worker,
+                    progress=advance,
+                )
     if as_json:
         print_json(
             {
                 "dry_run": dry_run,
-                "found": [str(t.id) for t in stuck],
-                "requeued": [str(i) for i in requeued],
-                "skipped": [str(i) for i in skipped],
+                "found": [str(i) for i in outcome.found],
+                "requeued": [str(i) for i in outcome.requeued],
+                "skipped": [str(i) for i in outcome.skipped],
             }
         )
         return
     if dry_run:
-        for task in stuck:
-            out.print(f"{task.id}  worker {task.assigned_worker_id or '-'}", markup=False)
-        out.print(f"would requeue {len(stuck):,} tasks (dry run: nothing changed)")
+        for task_id in outcome.found:
+            out.print(str(task_id), markup=False)
+        out.print(f"would requeue {len(outcome.found):,} tasks (dry run: nothing changed)")
         return
-    line = f"requeued {len(requeued):,} tasks (in_progress -> pending)"
-    if skipped:
-        line += f"; skipped {len(skipped):,} that moved meanwhile"
+    line = f"requeued {len(outcome.requeued):,} tasks (in_progress -> pending)"
+    if outcome.skipped:
+        line += f"; skipped {len(outcome.skipped):,} that moved meanwhile"
     out.print(line)
 
 

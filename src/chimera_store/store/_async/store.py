@@ -6,10 +6,13 @@ from chimera_store.store._async.bulk import BulkCalls
 from chimera_store.store._async.campaign_transfer import TransferCalls
 from chimera_store.store._async.entities import EntityCalls
 from chimera_store.store._async.lifecycle import LifecycleCalls
+from chimera_store.store._async.recovery import RecoveryCalls
 from chimera_store.store._async.retention import RetentionCalls
 
 
-class AsyncStore(EntityCalls, LifecycleCalls, BulkCalls, TransferCalls, RetentionCalls):
+class AsyncStore(
+    RecoveryCalls, EntityCalls, LifecycleCalls, BulkCalls, TransferCalls, RetentionCalls
+):
     """Typed access to campaigns, agents, tasks and video assets.
 
     Open with `await AsyncStore.open(url)` (a pool; URL as for the CLI, default the embedded

@@ -8,10 +8,13 @@ from chimera_store.store._sync.bulk import BulkCalls
 from chimera_store.store._sync.campaign_transfer import TransferCalls
 from chimera_store.store._sync.entities import EntityCalls
 from chimera_store.store._sync.lifecycle import LifecycleCalls
+from chimera_store.store._sync.recovery import RecoveryCalls
 from chimera_store.store._sync.retention import RetentionCalls
 
 
-class Store(EntityCalls, LifecycleCalls, BulkCalls, TransferCalls, RetentionCalls):
+class Store(
+    RecoveryCalls, EntityCalls, LifecycleCalls, BulkCalls, TransferCalls, RetentionCalls
+):
     """Typed access to campaigns, agents, tasks and video assets.
 
     Open with `Store.open(url)` (a pool; URL as for the CLI, default the embedded

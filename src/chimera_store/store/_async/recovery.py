@@ -1,0 +1,83 @@
+"""Recovery: handing back the tasks that Workers which died still hold."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from uuid import UUID
+
+from chimera_store import validation as v
+from chimera_store.errors import InvalidInput, InvalidTransition, StaleState
+from chimera_store.records import Requeue, Task
+from chimera_store.store import inputs
+from chimera_store.store._async.entities import EntityCalls
+from chimera_store.store._async.lifecycle import LifecycleCalls
+
+
+class RecoveryCalls(EntityCalls, LifecycleCalls):
+    """Requeueing stuck work (built on the list and life-cycle calls)."""
+
+    async def requeue_tasks(
+        self,
+        *,
+        unchanged_since: datetime,
+        actor: str,
+        reason: str | None = None,
+        campaign_id: UUID | str | None = None,
+        assigned_worker_id: str | None = None,
+        dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> Requeue:
+        """Move back to pending the tasks still in_progress whose status has not changed since
+        `unchanged_since` (of one campaign, or of every campaign; of one worker, or any), for
+        the Planner to queue again: what a Worker that died leaves behind.
+
+        Each is its own compare-and-set at the version it was listed at, recorded in its history:
+        a task that moves meanwhile (its Worker was alive after all) is skipped, never taken
+        from it. With `dry_run`, only lists them. `progress` is told of each task handled.
+        """
+        since = inputs.aware_datetime(unchanged_since, "unchanged_since")
+        if since is None:
+            raise InvalidInput(
+                "unchanged_since", "required: requeue what has not moved since when?"
+            )
+        who = v.check_text(actor, "actor")
+        stamp = since.astimezone(UTC)  # the history says UTC, whatever offset was given
+        why = inputs.optional_text(reason, "reason", max_len=v.MAX_TEXT) or (
+            f"requeued: in_progress unchanged since {stamp:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        worker = inputs.optional_text(assigned_worker_id, "assigned_worker_id")
+        if campaign_id is not None:
+            key = v.check_uuid(campaign_id, "campaign_id")
+            scopes = [(await self.get_campaign(key)).id]  # unknown: NotFound
+        else:
+            # A Worker node that died held tasks of any campaign: each campaign's walk is one
+            # range of its own index (lists are per campaign, never a sort of the whole table).
+            scopes = [c.id async for c in self.iterate(self.list_campaigns)]
+        # Listed first, then moved: the walk is not disturbed by what it moves.
+        stuck: list[Task] = []
+        for scope in scopes:
+            async for task in self.iterate(
+                self.list_tasks,
+                scope,
+                status="in_progress",
+                assigned_worker_id=worker,
+                unchanged_since=since,
+            ):
+                stuck.append(task)
+        found = [t.id for t in stuck]
+        if dry_run:
+            return Requeue(found=found, requeued=[], skipped=[])
+        requeued: list[UUID] = []
+        skipped: list[UUID] = []
+        for task in stuck:
+            try:
+                await self.transition_task(
+                    task.id, "pending", actor=who, reason=why, expected_version=task.version
+                )
+                requeued.append(task.id)
+            except (StaleState, InvalidTransition):  # it moved after it was listed
+                skipped.append(task.id)
+            if progress is not None:
+                progress(1)
+        return Requeue(found=found, requeued=requeued, skipped=skipped)
