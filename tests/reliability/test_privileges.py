@@ -141,6 +141,11 @@ def test_services_open_the_store_as_the_service_role(
         assert store.campaign_summary(c.id).assets_by_status == {"approved": 1}
         assert len(store.task_history(t.id)) == 3
         assert store.clean(before=datetime.now(UTC)).tasks == 0  # approved is not finished
+        stuck = store.create_task(c.id, "reply_comment", "low", {"goal_description": "g"},
+                                  status="in_progress", created_at=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
+        now = datetime.now(UTC)
+        assert store.list_tasks(c.id, status="in_progress", unchanged_since=now).items == [stuck]
+        assert store.requeue_tasks(unchanged_since=now, actor="janitor").requeued == [stuck.id]
         exported = list(store.export_campaign(c.id))
         assert store.purge_campaign(c.id).video_assets == 1
         # The import stages history in a temporary table: TEMPORARY on the database, PUBLIC's
@@ -155,6 +160,8 @@ def test_readonly_role_reads_and_is_refused_writes_with_exit_18(
 ) -> None:
     with Store.open(db_url) as owner:
         c = owner.create_campaign("C", "g", "active")
+        stuck = owner.create_task(c.id, "reply_comment", "low", {"goal_description": "g"},
+                                  status="in_progress", created_at=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
     readonly = login_url("chimera_readonly")
     before = snapshot(db_url)
     with Store.open(readonly) as store:
@@ -164,6 +171,9 @@ def test_readonly_role_reads_and_is_refused_writes_with_exit_18(
         assert exported[1]["id"] == c.id
         with pytest.raises(PermissionDenied):
             store.import_campaign(exported)
+        assert store.list_tasks(c.id, unchanged_since=datetime.now(UTC)).items == [stuck]
+        with pytest.raises(PermissionDenied):  # found, then refused its move
+            store.requeue_tasks(unchanged_since=datetime.now(UTC), actor="janitor")
         with pytest.raises(PermissionDenied) as info:
             store.create_campaign("X", "g")
         assert str(info.value).startswith("permission denied for table campaigns")
