@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -53,6 +54,20 @@ def test_drift_at_head_is_reported_at_once(empty_db_url: str) -> None:
     assert "video_assets_campaign_id_idx" in cli.stderr
     assert "waiting" not in cli.stderr
     assert time.monotonic() - started < 30  # no waiting can mend it
+    as_json = run_cli("check", "--json", "--wait", "5", url=empty_db_url)
+    assert as_json.returncode == 1
+    data = json.loads(as_json.stdout)
+    assert data["matches"] is False and data["head"] == migrator.head_revision()
+    assert any("video_assets_campaign_id_idx" in d for d in data["differences"])
+    migrator.downgrade("base", empty_db_url, allow_data_loss=True)
+    migrator.migrate(empty_db_url)
+    mended = run_cli("check", "--json", url=empty_db_url)
+    assert mended.returncode == 0
+    assert json.loads(mended.stdout) == {
+        "matches": True,
+        "head": migrator.head_revision(),
+        "differences": [],
+    }
 
 
 def test_a_newer_schema_is_refused_at_once(empty_db_url: str) -> None:

@@ -231,6 +231,10 @@ def check(
             "newest revision that still differs is reported at once.",
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help='Print {"matches": ..., "head": ..., "differences": [...]}.'),
+    ] = False,
 ) -> None:
     """Exit 0 when the live schema is exactly what this version expects; else list differences, exit 1."""
     st = state(ctx)
@@ -242,6 +246,11 @@ def check(
             err.print(f"waiting: {reason}", markup=False)
 
         diffs = migrator.wait_for_schema(st.url, timeout=wait, on_wait=waiting)
+    if as_json:
+        print_json({"matches": not diffs, "head": migrator.head_revision(), "differences": diffs})
+        if diffs:
+            raise typer.Exit(EXIT_DIFFERENCES)
+        return
     if not diffs:
         out.print("schema matches this version")
         return
