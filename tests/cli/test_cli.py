@@ -836,3 +836,15 @@ def test_task_and_asset_set_status(seeded: str) -> None:
         a_version + 1,
         a_entries + 1,
     )
+
+
+def test_shell_completion_completes_commands_and_options() -> None:
+    script = run_cli("--show-completion", "bash", SHELL="/bin/bash")
+    assert script.returncode == 0 and "_chimera_store_completion" in script.stdout
+    for words, cword, expected in (
+        ("chimera-store tasks re", "2", "requeue"),
+        ("chimera-store tasks requeue --un", "3", "--unchanged-since"),
+        ("chimera-store down", "1", "downgrade"),
+    ):
+        done = run_cli(_CHIMERA_STORE_COMPLETE="complete_bash", COMP_WORDS=words, COMP_CWORD=cword)
+        assert done.returncode == 0 and done.stdout.split() == [expected], (words, done)

@@ -21,7 +21,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion for bash, zsh, fish, PowerShell
     rich_markup_mode=None,
 )
 
@@ -72,4 +72,6 @@ writes.register()
 
 
 def main() -> None:
-    app()
+    # The same name however it is started (`python -m chimera_store` too): usage lines, and the
+    # _CHIMERA_STORE_COMPLETE variable shell completion calls it with.
+    app(prog_name="chimera-store")
