@@ -450,7 +450,7 @@ class Status:
     current: list[str]
     head: str
     pending: list[str]
-    # None: the table was locked (by a migration's DDL, say) past STATUS_LOCK_TIMEOUT.
+    # None: the table stayed locked (by a migration's DDL, say) past status's 2 s lock_timeout.
     row_counts: dict[str, int | None]
     # The session holding the migration lock: pid, usename, application_name, running_for_s.
     migration_running: dict[str, Any] | None = None
