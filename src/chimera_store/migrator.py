@@ -112,11 +112,12 @@ def prepare_migration_transaction(conn: Connection, settings: MigrationSettings)
 
 
 def _lock_holder(driver: psycopg.Connection[Any]) -> str:
-    with driver.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(query("migration_lock_holder"), {"key": MIGRATION_LOCK_KEY}).fetchone()
-    if row is None:
+    holder = _migration_running(driver)
+    if holder is None:
         return "holder unknown"
-    return f"pid {row['pid']}, user {row['usename']}, application {row['application_name']!r}"
+    return (
+        f"pid {holder['pid']}, user {holder['usename']}, application {holder['application_name']!r}"
+    )
 
 
 def alembic_config(
@@ -387,7 +388,9 @@ def render_downgrade_sql(
     """
     known = known_revisions()
     if start is None:
-        start = _current_for_render(url)
+        # Tables made outside chimera-store do not matter here: without a revision there is
+        # nothing to step down from.
+        start = _current_for_render(url, refuse_foreign_tables=False)
         if start == "base":
             return ""
     elif start not in known:
@@ -422,13 +425,13 @@ def _absolute_downgrade_target(revision: str, start: str, known: list[str]) -> s
     return "base" if position == -1 else known[position]
 
 
-def _current_for_render(url: str | None) -> str:
+def _current_for_render(url: str | None, *, refuse_foreign_tables: bool = True) -> str:
     from chimera_store.connect import connect_sync
 
     with connect_sync(url) as conn:
         current = current_revisions(conn)
         ensure_known_revisions(current)
-        existing = [] if current else existing_tables(conn)
+        existing = [] if current or not refuse_foreign_tables else existing_tables(conn)
     if existing:
         raise IncompatibleSchema(
             "this database has tables made outside chimera-store ("

@@ -58,6 +58,9 @@ def test_what_cannot_be_rendered_is_refused(empty_db_url: str) -> None:
     assert "made outside chimera-store (campaigns)" in adopted.stderr
     assert "run `chimera-store migrate`" in adopted.stderr
     assert revisions(empty_db_url) == [] and tables(empty_db_url) == {"campaigns"}
+    # A downgrade has nothing to step down from there: no script, and no talk of adoption.
+    down = run_cli("downgrade", "base", "--sql", url=empty_db_url)
+    assert down.returncode == 0 and down.stdout == "" and "already" in down.stderr
     unknown = run_cli("migrate", "--sql", "--from", "0042_nope", url=NOWHERE)
     assert unknown.returncode == 10, unknown.stderr
     assert "--from: '0042_nope' is not a revision (known: base, 0001_schema" in unknown.stderr

@@ -59,26 +59,16 @@ def tasks_requeue(
     since = parse_time(unchanged_since, "--unchanged-since")
     assert since is not None  # a required option
     who = operator_actor(actor)
-    with open_store(ctx) as store:
-        if dry_run:
-            outcome = store.requeue_tasks(
-                unchanged_since=since,
-                actor=who,
-                reason=reason,
-                campaign_id=campaign,
-                assigned_worker_id=worker,
-                dry_run=True,
-            )
-        else:
-            with progress_bar("requeueing", None) as advance:
-                outcome = store.requeue_tasks(
-                    unchanged_since=since,
-                    actor=who,
-                    reason=reason,
-                    campaign_id=campaign,
-                    assigned_worker_id=worker,
-                    progress=advance,
-                )
+    with open_store(ctx) as store, progress_bar("requeueing", None) as advance:
+        outcome = store.requeue_tasks(
+            unchanged_since=since,
+            actor=who,
+            reason=reason,
+            campaign_id=campaign,
+            assigned_worker_id=worker,
+            dry_run=dry_run,
+            progress=advance,  # told of each task moved; a dry run moves none
+        )
     if as_json:
         print_json(
             {
