@@ -661,6 +661,50 @@ def test_worker_submission_is_atomic_and_refuses_stale_state(store: Any, db_url:
     assert bad.value.field == "task_version"
 
 
+def test_worker_submits_only_its_own_drafts(store: Any, db_url: str) -> None:
+    """A task requeued from a Worker that died holds that Worker's drafts: the next Worker
+    names its own, and the dead one's stay draft instead of reaching the Judge."""
+    c, a, t = world(store)
+    store.transition_task(t.id, "in_progress", actor="w1", assigned_worker_id="w1")
+    left = store.create_asset(a.id, t.id, "tiktok", "tier1", "half-rendered")
+    store.transition_task(t.id, "pending", actor="janitor", reason="w1 died")
+    t = store.transition_task(t.id, "in_progress", actor="w2", assigned_worker_id="w2")
+    mine = [store.create_asset(a.id, t.id, "tiktok", "tier1", f"take {n}") for n in range(2)]
+    _c2, a2, t2 = world(store)
+    elsewhere = store.create_asset(a2.id, t2.id, "tiktok", "tier1", "r")
+    submitted = store.create_asset(a.id, t.id, "tiktok", "tier1", "r", status="judge_pending")
+    nowhere = uuid.uuid4()
+    for strays in ([nowhere], [elsewhere.id], [submitted.id], [nowhere, elsewhere.id]):
+        before = snapshot(db_url)
+        with pytest.raises(InvalidInput) as info:
+            store.submit_task(
+                t.id, task_version=t.version, actor="w2", asset_ids=[mine[0].id, *strays]
+            )
+        assert info.value.field == "asset_ids"
+        assert "not a draft asset of task" in info.value.reason
+        assert all(str(s) in info.value.reason for s in strays), info.value.reason
+        assert str(mine[0].id) not in info.value.reason
+        assert snapshot(db_url) == before
+    # Stale and a stray at once: stale is what the Worker must act on.
+    with pytest.raises(StaleState):
+        store.submit_task(t.id, task_version=t.version + 1, actor="w2", asset_ids=[nowhere])
+    done = store.submit_task(
+        t.id, task_version=t.version, actor="w2", asset_ids=(x.id for x in mine)
+    )
+    assert sorted(done.submitted_asset_ids) == sorted(x.id for x in mine)
+    assert (done.task.status, done.task.version) == ("review", t.version + 1)
+    assert {store.get_asset(x.id).status for x in mine} == {"judge_pending"}
+    assert store.get_asset(left.id) == left and store.asset_history(left.id) == []
+    # An empty selection submits the task alone; one id, not a list, is refused.
+    reply = store.create_task(c.id, "reply_comment", "low", CONTEXT)
+    reply = store.transition_task(reply.id, "in_progress", actor="w3")
+    with pytest.raises(InvalidInput) as info:
+        store.submit_task(reply.id, task_version=reply.version, actor="w3", asset_ids=str(left.id))
+    assert info.value.field == "asset_ids" and "list of UUIDs" in info.value.reason
+    alone = store.submit_task(reply.id, task_version=reply.version, actor="w3", asset_ids=[])
+    assert alone.submitted_asset_ids == [] and alone.task.status == "review"
+
+
 def test_judge_reject_is_atomic_and_refuses_stale_state(store: Any, db_url: str) -> None:
     c, a, t = world(store)
     assets = [

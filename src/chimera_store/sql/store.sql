@@ -222,15 +222,19 @@ FROM task;
 -- pending, judge_pending assets -> rejected). The task moves only from its status at its
 -- version; its assets in the given status follow it. Zero rows back means stale: nothing
 -- changed. The statuses are bound values: the data API passes only those two pairs of moves.
+-- The two slots are empty (all of the task's assets in that status) or restrict the move to
+-- asset_ids, as in judge_commit: the task moves only if every id named is one of its assets in
+-- that status (a submission names its own drafts, not those a dead Worker left).
 WITH task AS (
     UPDATE tasks t SET status = %(task_to)s
     WHERE t.id = %(task_id)s AND t.status = %(task_from)s AND t.version = %(task_version)s
+      {all_named}
     RETURNING t.id, t.campaign_id, t.task_type, t.priority, t.status, t.context, t.created_at,
               t.assigned_worker_id, t.version
 ), assets AS (
     UPDATE video_assets a SET status = %(asset_to)s
     FROM task
-    WHERE a.task_id = task.id AND a.status = %(asset_from)s
+    WHERE a.task_id = task.id AND a.status = %(asset_from)s {only_assets}
     RETURNING a.id
 ), task_log AS (
     INSERT INTO task_status_history (task_id, from_status, to_status, actor, reason)
@@ -242,12 +246,13 @@ WITH task AS (
 SELECT task.*, (SELECT coalesce(array_agg(id), ARRAY[]::uuid[]) FROM assets) AS moved
 FROM task;
 
--- name: judge_commit_strays
--- Which of a Judge's asset_ids are not judge_pending assets of the task, in the order given.
+-- name: task_asset_strays
+-- Which of the asset_ids named in a Judge's commit or a Worker's submission are not the task's
+-- assets in the status that move starts from (asset_status), in the order given.
 SELECT n.id FROM unnest(%(asset_ids)s::uuid[]) WITH ORDINALITY AS n(id, pos)
 WHERE NOT EXISTS (
     SELECT 1 FROM video_assets a
-    WHERE a.id = n.id AND a.task_id = %(task_id)s AND a.status = 'judge_pending'
+    WHERE a.id = n.id AND a.task_id = %(task_id)s AND a.status = %(asset_status)s
 )
 ORDER BY n.pos;
 

@@ -169,7 +169,9 @@ class LifecycleCalls(StoreCore):
             "asset_ids": ids,
         }
         row, state = await self._compare_and_set(
-            inputs.judge_statement(ids is not None), params, find_strays=ids is not None
+            inputs.judge_statement(ids is not None),
+            params,
+            strays_in=None if ids is None else "judge_pending",
         )
         if row is not None:
             approved = list(row.pop("approved"))
@@ -181,13 +183,7 @@ class LifecycleCalls(StoreCore):
             and current == ("active", campaign_version, "review")
             and (state["task_version"] == task_version)
         ):
-            raise InvalidInput(
-                "asset_ids",
-                f"not a submitted asset (judge_pending) of task {key}: "
-                + ", ".join(str(s) for s in strays[:10])
-                + (f" and {len(strays) - 10} more" if len(strays) > 10 else "")
-                + "; nothing was changed",
-            )
+            raise _strays_error(strays, "a submitted asset (judge_pending)", key)
         raise StaleState(
             f"refused a stale commit of task {key}: campaign is {state['campaign_status']} at "
             f"version {state['campaign_version']} (expected active at {campaign_version}), task is "
@@ -228,13 +224,16 @@ class LifecycleCalls(StoreCore):
         task_version: int,
         actor: str,
         reason: str | None = None,
+        asset_ids: Iterable[UUID | str] | None = None,
     ) -> Submission:
         """The Worker's submission: the task in progress goes to review and its draft assets to
         judge_pending, atomically, with history, so a Judge never sees a task in review whose
         assets are not yet submitted.
 
         Only if the task is still `in_progress` at `task_version` (e.g. not taken back by an
-        operator meanwhile); otherwise StaleState and nothing changes.
+        operator meanwhile); otherwise StaleState and nothing changes. `asset_ids` submits only
+        those drafts (the Worker's own, not those a Worker that died on the task left; the rest
+        stay draft); one that is not a draft of the task is InvalidInput, and nothing changes.
         """
         task, submitted = await self._move_with_assets(
             "submission",
@@ -244,6 +243,7 @@ class LifecycleCalls(StoreCore):
             task_version=task_version,
             actor=actor,
             reason=reason,
+            asset_ids=asset_ids,
         )
         return Submission(task=task, submitted_asset_ids=submitted)
 
@@ -257,9 +257,11 @@ class LifecycleCalls(StoreCore):
         task_version: int,
         actor: str,
         reason: str | None,
+        asset_ids: Iterable[UUID | str] | None = None,
     ) -> tuple[Task, list[UUID]]:
         """One of the two fixed moves of a task with its assets (move_task_with_assets)."""
         key = v.check_uuid(task_id, "task_id")
+        ids = None if asset_ids is None else inputs.uuid_list(asset_ids, "asset_ids")
         params = {
             "task_id": key,
             "task_version": v.check_version(task_version, "task_version"),
@@ -269,11 +271,22 @@ class LifecycleCalls(StoreCore):
             "task_to": task_move[1],
             "asset_from": asset_move[0],
             "asset_to": asset_move[1],
+            "asset_ids": ids,
         }
-        row, state = await self._compare_and_set(query("move_task_with_assets"), params)
+        row, state = await self._compare_and_set(
+            inputs.move_statement(ids is not None),
+            params,
+            strays_in=None if ids is None else asset_move[0],
+        )
         if row is not None:
             moved = list(row.pop("moved"))
             return Task(**row), moved
+        strays = state.pop("strays", None)
+        if strays and (state["task_status"], state["task_version"]) == (
+            task_move[0],
+            task_version,
+        ):
+            raise _strays_error(strays, f"a {asset_move[0]} asset", key)
         raise StaleState(
             f"refused a stale {what} of task {key}: task is {state['task_status']} at version "
             f"{state['task_version']} (expected {task_move[0]} at {task_version})",
@@ -281,12 +294,12 @@ class LifecycleCalls(StoreCore):
         )
 
     async def _compare_and_set(
-        self, statement: str, params: dict[str, Any], *, find_strays: bool = False
+        self, statement: str, params: dict[str, Any], *, strays_in: str | None = None
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """Run a task's compare-and-set statement (the Judge's, the Worker's submission): its row,
         or none and the task's and campaign's state then (read on the same connection, to say
-        why it was refused; with `find_strays`, under "strays" those of `params["asset_ids"]`
-        that are not the task's judge_pending assets); NotFound for no such task."""
+        why it was refused; with `strays_in` a status, under "strays" those of
+        `params["asset_ids"]` that are not the task's assets in it); NotFound for no such task."""
         state: dict[str, Any] | None = None
         async with self._connection() as conn:
             try:
@@ -296,14 +309,32 @@ class LifecycleCalls(StoreCore):
                 if row is None:
                     await cur.execute(query("judge_commit_state"), {"task_id": params["task_id"]})
                     state = await cur.fetchone()
-                    if state is not None and find_strays:
-                        await cur.execute(query("judge_commit_strays"), params)
+                    if state is not None and strays_in is not None:
+                        await cur.execute(
+                            query("task_asset_strays"),
+                            {
+                                "asset_ids": params["asset_ids"],
+                                "task_id": params["task_id"],
+                                "asset_status": strays_in,
+                            },
+                        )
                         state["strays"] = [r["id"] for r in await cur.fetchall()]
             except psycopg.Error as exc:
                 raise translate(exc) from None
         if row is None and state is None:
             raise NotFound("task", params["task_id"])
         return row, state or {}
+
+
+def _strays_error(strays: list[UUID], what: str, task: UUID) -> InvalidInput:
+    """asset_ids named assets the move cannot take: the first ten, and how many more."""
+    return InvalidInput(
+        "asset_ids",
+        f"not {what} of task {task}: "
+        + ", ".join(str(s) for s in strays[:10])
+        + (f" and {len(strays) - 10} more" if len(strays) > 10 else "")
+        + "; nothing was changed",
+    )
 
 
 def _transition_params(
