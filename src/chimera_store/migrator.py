@@ -1,4 +1,5 @@
-"""Schema administration: migrate, downgrade, status, check, history.
+"""Schema administration: migrate, downgrade, history (status and check: schema_state; SQL
+scripts rendered ahead of time: migration_scripts).
 
 Wraps Alembic (scripts in `chimera_store/migrations`) with what operators need on top: a lock that
 serialises concurrent migrators, timeouts that name what blocks, adoption of compatible existing
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -112,7 +113,7 @@ def prepare_migration_transaction(conn: Connection, settings: MigrationSettings)
 
 
 def _lock_holder(driver: psycopg.Connection[Any]) -> str:
-    holder = _migration_running(driver)
+    holder = migration_lock_holder(driver)
     if holder is None:
         return "holder unknown"
     return (
@@ -160,6 +161,13 @@ def existing_tables(driver: psycopg.Connection[Any]) -> list[str]:
         query("existing_tables"), {"tables": list(schema_contract.SCHEMA_TABLES)}
     ).fetchall()
     return [str(r[0]) for r in rows]
+
+
+def pending_revisions(current: list[str]) -> list[str]:
+    scripts = script_directory()
+    lower = current[0] if current else "base"
+    revs = list(scripts.iterate_revisions("heads", lower))
+    return [r.revision for r in reversed(revs) if r.revision not in current]
 
 
 def schema_behind(revisions: list[str] | None) -> str | None:
@@ -341,186 +349,8 @@ def downgrade(
     return MigrationOutcome(before=before, after=after)
 
 
-def render_sql(url: str | None = None, *, start: str | None = None, to: str = "head") -> str:
-    """The SQL that `migrate` runs to bring a database from `start` to `to`, as one script for
-    review or for a DBA to apply by hand (psql -1 -f is not needed: it is one transaction, with
-    the migration lock and the timeouts of online runs). Nothing is changed anywhere.
-
-    `start` is a revision, or "base" for an empty database; None reads the database's current
-    revision (and only reads). Empty when there is nothing to do. A database whose tables were
-    made outside chimera-store is refused: adopting them depends on what they hold, which a
-    script rendered ahead of time cannot know; `migrate` does it online.
-    """
-    if start is None:
-        start = _current_for_render(url)
-        if start == to or (to == "head" and start == head_revision()):
-            return ""
-    elif start != "base":
-        known = known_revisions()
-        if start not in known:
-            raise InvalidInput(
-                "start", f"{start!r} is not a revision (known: base, {', '.join(known)})"
-            )
-    output = io.StringIO()
-    target = to if start == "base" else f"{start}:{to}"
-    _run_alembic(
-        lambda cfg, rev: command.upgrade(cfg, rev, sql=True),
-        alembic_config(output=output),
-        target,
-    )
-    return output.getvalue()
-
-
-def render_downgrade_sql(
-    revision: str,
-    url: str | None = None,
-    *,
-    start: str | None = None,
-    allow_data_loss: bool = False,
-) -> str:
-    """The SQL that `downgrade` runs to step a database from `start` down to `revision`, as one
-    script (one transaction, the migration lock and timeouts). Nothing is changed anywhere.
-
-    A step that would drop a table or column is guarded in the script itself: applied to a
-    database where it holds data, the script raises and its transaction changes nothing, as
-    `downgrade` refuses online. `allow_data_loss` leaves the guard out. `revision` is a
-    revision, `base` or `-N`; `start` a revision (None: the database's current one, read only).
-    """
-    known = known_revisions()
-    if start is None:
-        # Tables made outside chimera-store do not matter here: without a revision there is
-        # nothing to step down from.
-        start = _current_for_render(url, refuse_foreign_tables=False)
-        if start == "base":
-            return ""
-    elif start not in known:
-        raise InvalidInput("start", f"{start!r} is not a revision (known: {', '.join(known)})")
-    target = _absolute_downgrade_target(revision, start, known)
-    if target == start:
-        return ""
-    output = io.StringIO()
-    _run_alembic(
-        lambda cfg, rev: command.downgrade(cfg, rev, sql=True),
-        alembic_config(output=output, allow_data_loss=allow_data_loss),
-        f"{start}:{target}",
-    )
-    return output.getvalue()
-
-
-def _absolute_downgrade_target(revision: str, start: str, known: list[str]) -> str:
-    """`-N` counted down from `start` (offline, Alembic takes only named revisions)."""
-    if not revision.startswith("-"):
-        return revision
-    try:
-        steps = int(revision[1:])
-    except ValueError:
-        raise InvalidInput("revision", f"{revision!r} is not -N (a number of steps)") from None
-    if steps < 1:
-        raise InvalidInput("revision", f"{revision!r}: the steps down must be 1 or more")
-    position = known.index(start) - steps
-    if position < -1:
-        raise InvalidInput(
-            "revision", f"{revision!r}: {start} is {known.index(start) + 1} steps above base"
-        )
-    return "base" if position == -1 else known[position]
-
-
-def _current_for_render(url: str | None, *, refuse_foreign_tables: bool = True) -> str:
-    from chimera_store.connect import connect_sync
-
-    with connect_sync(url) as conn:
-        current = current_revisions(conn)
-        ensure_known_revisions(current)
-        existing = [] if current or not refuse_foreign_tables else existing_tables(conn)
-    if existing:
-        raise IncompatibleSchema(
-            "this database has tables made outside chimera-store ("
-            + ", ".join(existing)
-            + "): adopting them depends on what they hold, which a script rendered ahead of time "
-            "cannot know; run `chimera-store migrate` against it instead",
-            [],
-        )
-    return current[0] if current else "base"
-
-
-@dataclass(frozen=True)
-class Status:
-    server_version: str
-    server_version_num: int
-    database: str
-    role: str
-    embedded: bool
-    current: list[str]
-    head: str
-    pending: list[str]
-    # None: the table stayed locked (by a migration's DDL, say) past status's 2 s lock_timeout.
-    row_counts: dict[str, int | None]
-    # The session holding the migration lock: pid, usename, application_name, running_for_s.
-    migration_running: dict[str, Any] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "server_version": self.server_version,
-            "server_version_num": self.server_version_num,
-            "database": self.database,
-            "role": self.role,
-            "embedded": self.embedded,
-            "current": self.current,
-            "head": self.head,
-            "pending": self.pending,
-            "up_to_date": not self.pending and self.current == [self.head],
-            "row_counts": self.row_counts,
-            "migration_running": self.migration_running,
-        }
-
-
-def pending_revisions(current: list[str]) -> list[str]:
-    scripts = script_directory()
-    lower = current[0] if current else "base"
-    revs = list(scripts.iterate_revisions("heads", lower))
-    return [r.revision for r in reversed(revs) if r.revision not in current]
-
-
-def status(url: str | None = None, *, embedded: bool = False) -> Status:
-    from psycopg import sql
-
-    from chimera_store.connect import connect_sync
-
-    with connect_sync(url) as conn:
-        # A migration's DDL holds its tables exclusively; `status` is what an operator runs
-        # then, so a count waits a moment and says "locked" instead of hanging with it.
-        conn.execute(query("status_lock_timeout"))
-        info = conn.execute(query("server_version")).fetchone()
-        assert info is not None
-        current = current_revisions(conn)
-        ensure_known_revisions(current)
-        existing = existing_tables(conn)
-        running = _migration_running(conn)
-        counts: dict[str, int | None] = {}
-        for table in existing:
-            try:
-                row = conn.execute(
-                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-                ).fetchone()
-            except psycopg.errors.LockNotAvailable:
-                counts[table] = None
-                continue
-            counts[table] = int(row[0]) if row else 0
-    return Status(
-        server_version=str(info[0]),
-        server_version_num=int(info[1]),
-        database=str(info[2]),
-        role=str(info[3]),
-        embedded=embedded,
-        current=current,
-        head=head_revision(),
-        pending=pending_revisions(current),
-        row_counts=counts,
-        migration_running=running,
-    )
-
-
-def _migration_running(driver: psycopg.Connection[Any]) -> dict[str, Any] | None:
+def migration_lock_holder(driver: psycopg.Connection[Any]) -> dict[str, Any] | None:
+    """The session migrating this database (holding the migration lock), or None."""
     with driver.cursor(row_factory=dict_row) as cur:
         row = cur.execute(query("migration_lock_holder"), {"key": MIGRATION_LOCK_KEY}).fetchone()
     if row is None:
@@ -532,69 +362,6 @@ def _migration_running(driver: psycopg.Connection[Any]) -> dict[str, Any] | None
         "application_name": row["application_name"],
         "running_for_s": None if running_for is None else round(running_for.total_seconds(), 1),
     }
-
-
-def check(url: str | None = None) -> list[str]:
-    """Differences between the live schema and this version's; empty when they match."""
-    return _check(url)[1]
-
-
-def _check(url: str | None, connect_timeout: float | None = None) -> tuple[list[str], list[str]]:
-    """The database's revisions and the differences `check` reports."""
-    from chimera_store.connect import connect_sync
-
-    with connect_sync(url, connect_timeout=connect_timeout) as conn:
-        current = current_revisions(conn)
-        ensure_known_revisions(current)
-        diffs: list[str] = []
-        head = head_revision()
-        if current != [head]:
-            shown = ", ".join(current) if current else "none (never migrated)"
-            diffs.append(f"revision is {shown}, expected {head}")
-        diffs.extend(
-            schema_contract.differences(
-                schema_contract.snapshot(conn), schema_contract.expected_snapshot()
-            )
-        )
-    return current, diffs
-
-
-def wait_for_schema(
-    url: str | None = None,
-    *,
-    timeout: float,
-    poll: float = 1.0,
-    on_wait: Callable[[str], None] | None = None,
-) -> list[str]:
-    """Wait up to `timeout` seconds until the live schema is this version's: for a service's
-    start-up (or a deployment's init step) that must not run before `migrate` has finished, as
-    Airflow's `db check-migrations`. Returns [] once it is, else the last differences.
-
-    Waits while the database does not answer (still starting, not yet created) or its revision is
-    behind this version's head (a migration pending or in progress). Returns the differences at
-    once when waiting cannot help: the database at head but different (drift). A revision newer
-    than this code raises SchemaNewerThanCode at once; a database that never answered raises its
-    DatabaseUnavailable when the time is up. `on_wait` is told each new reason to go on waiting.
-    """
-    deadline = time.monotonic() + timeout
-    said = None
-    while True:
-        left = deadline - time.monotonic()
-        try:
-            # A host that drops packets must not hold one attempt past the deadline.
-            current, diffs = _check(url, connect_timeout=max(1.0, min(left, 10.0)))
-        except DatabaseUnavailable as exc:
-            if left <= 0:
-                raise
-            reason = str(exc)
-        else:
-            if not diffs or current == [head_revision()] or left <= 0:
-                return diffs
-            reason = diffs[0]
-        if on_wait is not None and reason != said:
-            on_wait(reason)
-            said = reason
-        time.sleep(max(0.0, min(poll, deadline - time.monotonic())))
 
 
 def history() -> list[tuple[str, str | None, str]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from chimera_store import migrator
+from chimera_store import migration_scripts, migrator, schema_state
 from chimera_store.store import Store
 from tests.helpers import revisions, run_cli, scalar, snapshot, tables
 
@@ -33,7 +33,7 @@ def test_a_script_from_base_builds_exactly_this_schema(empty_db_url: str) -> Non
     assert revisions(empty_db_url) == [migrator.head_revision()]
     # Byte for byte the schema `migrate` builds: trigger function bodies included (the
     # offline render had doubled every % in them).
-    assert migrator.check(empty_db_url) == []
+    assert schema_state.check(empty_db_url) == []
     again = run_cli("migrate", "--sql", url=empty_db_url)
     assert again.returncode == 0 and again.stdout == ""
     assert "already" in again.stderr
@@ -47,7 +47,7 @@ def test_a_script_from_the_current_revision(empty_db_url: str) -> None:
     assert "Running upgrade 0003_roles -> 0004_noop_updates" in rendered.stdout
     assert revisions(empty_db_url) == ["0003_roles"]
     apply(empty_db_url, rendered.stdout)
-    assert migrator.check(empty_db_url) == []
+    assert schema_state.check(empty_db_url) == []
 
 
 def test_what_cannot_be_rendered_is_refused(empty_db_url: str) -> None:
@@ -92,7 +92,7 @@ def test_a_downgrade_script_refuses_when_applied_to_data(empty_db_url: str) -> N
         )
         assert revisions(empty_db_url) == [head]
         assert snapshot(empty_db_url) == before
-        assert migrator.check(empty_db_url) == []
+        assert schema_state.check(empty_db_url) == []
         store.purge_campaign(campaign.id)
     apply(empty_db_url, script)  # nothing left to lose: the same script goes through
     assert revisions(empty_db_url) == []
@@ -105,12 +105,14 @@ def test_a_downgrade_script_names_every_holder_and_can_be_told_to_drop(empty_db_
         campaign = store.create_campaign("c", "g", "active")
         task = store.create_task(campaign.id, "generate_content", "low", {"goal_description": "g"})
         store.transition_task(task.id, "in_progress", actor="w")
-    guarded = migrator.render_downgrade_sql("0001_schema", empty_db_url)
+    guarded = migration_scripts.render_downgrade_sql("0001_schema", empty_db_url)
     with pytest.raises(psycopg.errors.RaiseException) as refused:
         apply(empty_db_url, guarded)
     assert "in table task_status_history" in str(refused.value)
     assert revisions(empty_db_url) == [migrator.head_revision()]
-    unguarded = migrator.render_downgrade_sql("0001_schema", empty_db_url, allow_data_loss=True)
+    unguarded = migration_scripts.render_downgrade_sql(
+        "0001_schema", empty_db_url, allow_data_loss=True
+    )
     assert "chimera_guard" in guarded and "chimera_guard" not in unguarded
     apply(empty_db_url, unguarded)
     assert revisions(empty_db_url) == ["0001_schema"]
@@ -127,7 +129,7 @@ def test_a_downgrade_script_from_the_current_revision(empty_db_url: str) -> None
     apply(empty_db_url, rendered.stdout)
     assert revisions(empty_db_url) == ["0004_noop_updates"]
     migrator.migrate(empty_db_url)
-    assert migrator.check(empty_db_url) == []
+    assert schema_state.check(empty_db_url) == []
 
 
 def test_downgrade_takes_minus_n_as_its_help_says(empty_db_url: str) -> None:

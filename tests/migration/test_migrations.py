@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from chimera_store import migrator, schema_contract
+from chimera_store import migrator, schema_contract, schema_state
 from chimera_store.errors import (
     DataLossRefused,
     IncompatibleSchema,
@@ -66,7 +66,7 @@ def test_fresh_migration_matches_contract(empty_db_url: str) -> None:
     with psycopg.connect(empty_db_url) as conn:
         live = schema_contract.snapshot(conn)
     assert schema_contract.differences(live, schema_contract.expected_snapshot()) == []
-    assert migrator.check(empty_db_url) == []
+    assert schema_state.check(empty_db_url) == []
 
 
 def test_migrate_twice_is_idempotent(empty_db_url: str) -> None:
@@ -96,7 +96,7 @@ def test_concurrent_migrators_apply_once(empty_db_url: str) -> None:
     applied = [out for _, out in results if out.startswith("migrated")]
     assert len(applied) == 1, results
     assert revisions(empty_db_url) == [HEAD]
-    assert migrator.check(empty_db_url) == []
+    assert schema_state.check(empty_db_url) == []
     leftover = scalar(empty_db_url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
     assert leftover == 0
 
@@ -190,9 +190,9 @@ def test_killed_migration_leaves_previous_revision(empty_db_url: str) -> None:
         time.sleep(0.1)
     assert revisions(empty_db_url) == ["0001_schema"]
     assert "task_status_history" not in tables(empty_db_url)
-    assert migrator.check(empty_db_url)[0].startswith("revision is 0001_schema")
+    assert schema_state.check(empty_db_url)[0].startswith("revision is 0001_schema")
     migrator.migrate(empty_db_url)
-    assert migrator.check(empty_db_url) == []
+    assert schema_state.check(empty_db_url) == []
 
 
 def test_adopts_compatible_existing_tables_keeping_rows(empty_db_url: str) -> None:
@@ -202,7 +202,7 @@ def test_adopts_compatible_existing_tables_keeping_rows(empty_db_url: str) -> No
     before = _dump(empty_db_url)
     outcome = migrator.migrate(empty_db_url)
     assert outcome.adopted and outcome.after == [HEAD]
-    assert migrator.check(empty_db_url) == []
+    assert schema_state.check(empty_db_url) == []
     after = _dump(empty_db_url)
     for table, rows in before.items():
         width = len(rows[0])
@@ -267,7 +267,7 @@ def test_downgrade_of_empty_tables_needs_no_flag(db_url: str) -> None:
     assert revisions(db_url) == ["0001_schema"]
     assert "task_status_history" not in tables(db_url)
     migrator.migrate(db_url)
-    assert migrator.check(db_url) == []
+    assert schema_state.check(db_url) == []
 
 
 def test_database_newer_than_code(db_url: str) -> None:
@@ -284,7 +284,7 @@ def test_check_reports_drift(db_url: str) -> None:
     with psycopg.connect(db_url) as conn:
         conn.execute("DROP INDEX video_assets_agent_id_idx")
         conn.execute("ALTER TABLE campaigns ADD COLUMN colour text")
-    diffs = migrator.check(db_url)
+    diffs = schema_state.check(db_url)
     assert "video_assets: index video_assets_agent_id_idx missing" in diffs[0] + "\n".join(diffs)
     assert any("unexpected column colour" in d for d in diffs)
     result = run_cli("check", url=db_url)

@@ -1,4 +1,4 @@
-"""`check --wait` / `migrator.wait_for_schema`: a service's start-up waits for `migrate`."""
+"""`check --wait` / `schema_state.wait_for_schema`: a service's start-up waits for `migrate`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 import psycopg
 import pytest
 
-from chimera_store import migrator
+from chimera_store import migrator, schema_state
 from chimera_store.errors import DatabaseUnavailable, SchemaNewerThanCode
 from tests.helpers import revisions, run_cli
 
@@ -35,7 +35,7 @@ def test_waits_until_a_migration_running_elsewhere_is_done(empty_db_url: str) ->
 def test_a_schema_still_behind_when_the_time_is_up(empty_db_url: str) -> None:
     migrator.migrate(empty_db_url, to="0003_roles")
     said: list[str] = []
-    diffs = migrator.wait_for_schema(empty_db_url, timeout=1.5, poll=0.2, on_wait=said.append)
+    diffs = schema_state.wait_for_schema(empty_db_url, timeout=1.5, poll=0.2, on_wait=said.append)
     assert diffs[0] == f"revision is 0003_roles, expected {migrator.head_revision()}"
     assert said == [diffs[0]]  # each reason once, not once per poll
     cli = run_cli("check", "--wait", "1", url=empty_db_url)
@@ -75,14 +75,14 @@ def test_a_newer_schema_is_refused_at_once(empty_db_url: str) -> None:
     with psycopg.connect(empty_db_url, autocommit=True) as conn:
         conn.execute("UPDATE alembic_version SET version_num = '0099_future'")
     with pytest.raises(SchemaNewerThanCode):
-        migrator.wait_for_schema(empty_db_url, timeout=60)
+        schema_state.wait_for_schema(empty_db_url, timeout=60)
     cli = run_cli("check", "--wait", "60", url=empty_db_url)
     assert cli.returncode == 5 and "0099_future" in cli.stderr
 
 
 def test_a_database_that_never_answers(empty_db_url: str) -> None:
     with pytest.raises(DatabaseUnavailable):
-        migrator.wait_for_schema(NOWHERE, timeout=1, poll=0.2)
+        schema_state.wait_for_schema(NOWHERE, timeout=1, poll=0.2)
     cli = run_cli("check", "--wait", "1", url=NOWHERE)
     assert cli.returncode == 4, cli.stderr
     assert "waiting: cannot reach the database" in cli.stderr

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from chimera_store import ConnectionLost, InvalidTransition, StaleState, migrator
+from chimera_store import ConnectionLost, InvalidTransition, StaleState, schema_state
 from chimera_store.schema_contract import SCHEMA_TABLES
 from chimera_store.store import AsyncStore, Store
 from tests.dbfixtures import create_database, drop_database, with_dbname
@@ -337,6 +337,6 @@ def test_backup_and_restore_give_identical_rows(
             capture_output=True,
         )
         assert _checksums(target_url) == _checksums(db_url)
-        assert migrator.check(target_url) == []
+        assert schema_state.check(target_url) == []
     finally:
         drop_database(admin_url, target)

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from chimera_store import migrator
+from chimera_store import migrator, schema_state
 from chimera_store.store import AsyncStore
 from tests.helpers import CLI, revisions, scalar
 
@@ -53,14 +53,14 @@ def test_migrator_killed_at_random_moments(empty_db_url: str) -> None:
         _wait_backends_gone(empty_db_url)
         after = revisions(empty_db_url)
         assert after in (before, [HEAD]), after
-        diffs = migrator.check(empty_db_url)
+        diffs = schema_state.check(empty_db_url)
         assert (diffs == []) == (after == [HEAD])
         seen["head" if after == [HEAD] else "old"] += 1
         if after == [HEAD]:
             migrator.downgrade("base", empty_db_url)  # start over: the tables are empty
     print(f"\nkilled migrators: {dict(seen)}")
     migrator.migrate(empty_db_url)
-    assert migrator.check(empty_db_url) == []
+    assert schema_state.check(empty_db_url) == []
 
 
 def test_many_concurrent_migrators(empty_db_url: str) -> None:

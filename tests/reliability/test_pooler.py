@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from chimera_store import InvalidInput, migrator
+from chimera_store import InvalidInput, migrator, schema_state
 from chimera_store.store import Store
 from tests.helpers import CLI, revisions
 
@@ -87,7 +87,7 @@ def test_migrate_through_pgbouncer(pgbouncer_url: str, empty_db_url: str) -> Non
     assert revisions(empty_db_url) == [migrator.head_revision()]
     again = subprocess.run([*CLI, "migrate"], env=env, capture_output=True, text=True, check=False)
     assert again.returncode == 0 and "nothing to do" in again.stdout
-    assert migrator.check(pgbouncer_url) == []
+    assert schema_state.check(pgbouncer_url) == []
 
 
 def test_data_api_through_pgbouncer(pgbouncer_url: str, empty_db_url: str) -> None:

@@ -12,7 +12,7 @@ from psycopg import errors as pg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from chimera_store import PermissionDenied, migrator
+from chimera_store import PermissionDenied, migrator, schema_state
 from chimera_store.store import Store
 from tests.helpers import asset_record, run_cli, snapshot
 
@@ -196,7 +196,7 @@ def test_a_database_before_0005_tells_the_service_to_migrate(
         Store.open(service)
     assert "run `chimera-store migrate`" in str(info.value)
     with pytest.raises(PermissionDenied):  # the Python admin API too, not a psycopg error
-        migrator.status(service)
+        schema_state.status(service)
     result = run_cli("status", url=service)  # was an internal error (exit 70)
     assert result.returncode == 18, result.stderr
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr

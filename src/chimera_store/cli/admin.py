@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from typer.core import TyperCommand
 
-from chimera_store import __version__, migrator
+from chimera_store import __version__, migration_scripts, migrator, schema_state
 from chimera_store.cli.common import (
     ENV_EPILOG,
     EXIT_DIFFERENCES,
@@ -94,7 +94,7 @@ def migrate(
     if start is not None and not as_sql:
         raise InvalidInput("--from", "only with --sql (a migration starts where the database is)")
     if as_sql:
-        script = migrator.render_sql(None if start else st.url, start=start, to=revision)
+        script = migration_scripts.render_sql(None if start else st.url, start=start, to=revision)
         if script:
             typer.echo(script, nl=False)  # as rendered: no console markup or emoji codes
         else:
@@ -148,7 +148,7 @@ def downgrade(
     if start is not None and not as_sql:
         raise InvalidInput("--from", "only with --sql (a downgrade starts where the database is)")
     if as_sql:
-        script = migrator.render_downgrade_sql(
+        script = migration_scripts.render_downgrade_sql(
             revision, None if start else st.url, start=start, allow_data_loss=allow_data_loss
         )
         if script:
@@ -177,7 +177,7 @@ def status(
     running (who, for how long), row counts (a table a migration holds: "locked", not waited on)."""
     st = state(ctx)
     target = st.target()
-    info = migrator.status(target.url, embedded=target.embedded)
+    info = schema_state.status(target.url, embedded=target.embedded)
     data = info.as_dict()
     data["url"] = target.masked_url
     data["chimera_store_version"] = __version__
@@ -239,13 +239,13 @@ def check(
     """Exit 0 when the live schema is exactly what this version expects; else list differences, exit 1."""
     st = state(ctx)
     if wait is None:
-        diffs = migrator.check(st.url)
+        diffs = schema_state.check(st.url)
     else:
 
         def waiting(reason: str) -> None:
             err.print(f"waiting: {reason}", markup=False)
 
-        diffs = migrator.wait_for_schema(st.url, timeout=wait, on_wait=waiting)
+        diffs = schema_state.wait_for_schema(st.url, timeout=wait, on_wait=waiting)
     if as_json:
         print_json({"matches": not diffs, "head": migrator.head_revision(), "differences": diffs})
         if diffs:
