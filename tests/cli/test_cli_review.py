@@ -1,5 +1,6 @@
-"""`task approve` and `task reject`: an operator's verdict on a task in review moves the task
-and its submitted assets together, with history, or changes nothing."""
+"""`task submit`, `task approve` and `task reject`: an operator's submission of a task in
+progress, or verdict on a task in review, moves the task and its assets together, with history,
+or changes nothing."""
 
 from __future__ import annotations
 
@@ -115,3 +116,78 @@ def test_a_paused_campaign_refuses_approval_but_not_rejection(seeded: str) -> No
     actor = _last_history(seeded, "task_status_history", "task_id", task_id)
     assert actor[:2] == ("review", "pending") and actor[3] == "off-brand"
     assert str(actor[2]).startswith("operator")  # the login name when --actor is not given
+
+
+def _task_in_progress_with_drafts(url: str, drafts: int) -> tuple[str, int, list[str]]:
+    """A task in progress of the first campaign with `drafts` more drafts (made here, as its
+    Worker would have before it died): id, version, all of its drafts."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT t.id::text, t.version, g.id FROM tasks t "
+            "JOIN agents g ON g.campaign_id = t.campaign_id "
+            "WHERE t.campaign_id = %s AND t.status = 'in_progress' ORDER BY t.id LIMIT 1",
+            (CAMPAIGN,),
+        ).fetchone()
+        assert row is not None
+        task_id, version, agent_id = row
+        conn.execute(
+            "INSERT INTO video_assets (agent_id, task_id, platform, tier, "
+            "character_reference_id) SELECT %s, %s, 'tiktok', 'tier1', 'r' "
+            "FROM generate_series(1, %s)",
+            (agent_id, task_id, drafts),
+        )
+        existing = conn.execute(
+            "SELECT id::text FROM video_assets WHERE task_id = %s AND status = 'draft'",
+            (task_id,),
+        ).fetchall()
+    return task_id, version, sorted(r[0] for r in existing)
+
+
+def test_submit_moves_a_task_in_progress_and_its_drafts_to_review(seeded: str) -> None:
+    task_id, version, drafts = _task_in_progress_with_drafts(seeded, 3)
+    before = snapshot(seeded)
+    refused = [
+        (["task", "submit", task_id, "--task-version", str(version + 1)], 12, "stale submission"),
+        (["task", "submit", task_id, "--asset", "nope"], 10, "--asset: not a UUID"),
+        (["task", "submit", task_id, "--asset", str(_id("task", 1))], 10, "not a draft asset"),
+        (["task", "submit", str(_id("task", 999_999))], 8, "not found"),
+    ]
+    for args, code, words in refused:
+        result = cli(seeded, *args)
+        assert result.exit_code == code, (args, result.output)
+        assert words in result.output, (args, result.output)
+    assert snapshot(seeded) == before
+    # Only some drafts: the one named goes to the Judge, the others stay drafts.
+    done = cli(seeded, "task", "submit", task_id, "--asset", drafts[0], "--actor", "ops-li")
+    assert done.exit_code == 0, done.output
+    assert done.stdout.startswith(f"task {task_id}: in_progress -> review (version {version + 1});")
+    assert "1 asset submitted" in done.stdout
+    status, assets = _statuses(seeded, task_id)
+    assert status == "review"
+    assert {a: assets[a] for a in drafts} == {
+        a: "judge_pending" if a == drafts[0] else "draft" for a in drafts
+    }
+    assert _last_history(seeded, "task_status_history", "task_id", task_id)[:3] == (
+        "in_progress",
+        "review",
+        "ops-li",
+    )
+    # Submitted twice: the task is in review now, refused and nothing changed.
+    after = snapshot(seeded)
+    again = cli(seeded, "task", "submit", task_id, "--json")
+    assert again.exit_code == 12 and "task is review" in again.output, again.output
+    assert snapshot(seeded) == after
+
+
+def test_submit_takes_every_draft_by_default(seeded: str) -> None:
+    task_id, version, drafts = _task_in_progress_with_drafts(seeded, 2)
+    done = cli(
+        seeded, "task", "submit", task_id, "--reason", "worker died after rendering", "--json"
+    )
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert (data["task"]["status"], data["task"]["version"]) == ("review", version + 1)
+    assert sorted(data["submitted_asset_ids"]) == drafts
+    assert _last_history(seeded, "task_status_history", "task_id", task_id)[3] == (
+        "worker died after rendering"
+    )

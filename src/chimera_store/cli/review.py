@@ -1,8 +1,11 @@
-"""`task approve` and `task reject`: an operator gives the Judge's verdict on a task in review.
+"""`task submit`, `task approve` and `task reject`: an operator does a Worker's submission or
+gives the Judge's verdict.
 
 The human in the loop: the Judge service escalates what it cannot decide, and an operator decides
 with the same atomic calls the Judge uses (`judge_commit`, `judge_reject`), so a verdict moves
-the task and its submitted assets together, with history, or changes nothing.
+the task and its submitted assets together, with history, or changes nothing. A Worker that
+rendered its drafts but died before submitting: an operator submits them (`submit_task`) rather
+than requeue the task and render again.
 """
 
 from __future__ import annotations
@@ -20,10 +23,51 @@ TaskVersion = Annotated[
     int | None,
     typer.Option(
         "--task-version",
-        help="The task's version you reviewed (`task show`); else its current one. A task "
+        help="The task's version you checked (`task show`); else its current one. A task "
         "changed since exits 12.",
     ),
 ]
+
+
+@handle_errors
+def task_submit(
+    ctx: typer.Context,
+    task_id: Annotated[str, typer.Argument(help="Task id (in progress).")],
+    asset_ids: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--asset",
+            metavar="ID",
+            help="Submit only this draft (repeatable); default: all of the task's drafts.",
+        ),
+    ] = None,
+    task_version: TaskVersion = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Kept in the history.")] = None,
+    actor: Actor = None,
+    as_json: Json = False,
+) -> None:
+    """Submit a task in progress for review, as its Worker would: the task goes to review and its
+    drafts to judge_pending.
+
+    For a Worker that rendered its drafts but died before submitting. One transaction, as the
+    Worker's submission: refused as a whole (exit 12, nothing changed) if the task is not in
+    progress or changed since --task-version; an --asset that is not a draft of the task exits 10.
+    """
+    who = operator_actor(actor)
+    with open_store(ctx) as store:
+        if task_version is None:
+            task_version = store.get_task(task_id).version
+        done = store.submit_task(
+            task_id, task_version=task_version, actor=who, reason=reason, asset_ids=asset_ids
+        )
+    if as_json:
+        print_json(to_dict(done))
+        return
+    out.print(
+        f"task {done.task.id}: in_progress -> review (version {done.task.version}); "
+        f"{_assets(len(done.submitted_asset_ids))} submitted",
+        markup=False,
+    )
 
 
 @handle_errors
@@ -114,5 +158,6 @@ def _assets(n: int) -> str:
 
 
 def register() -> None:
+    task_app.command("submit", epilog=ENV_EPILOG)(task_submit)
     task_app.command("approve", epilog=ENV_EPILOG)(task_approve)
     task_app.command("reject", epilog=ENV_EPILOG)(task_reject)
