@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -28,6 +29,8 @@ class Sync:
             result = attr(*args, **kwargs)
             if isinstance(result, AsyncIterator):  # e.g. export_campaign: all it yields
                 return runner.run(_drain(result))
+            if not inspect.isawaitable(result):  # a plain method (pool_stats)
+                return result
             return runner.run(result)
 
         return call

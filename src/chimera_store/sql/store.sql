@@ -470,3 +470,7 @@ ORDER BY s.ord LIMIT 1;
 
 -- name: unstage_history
 TRUNCATE chimera_import_history;
+
+-- name: ping
+-- A service's probe: one round trip, nothing read.
+SELECT 1;

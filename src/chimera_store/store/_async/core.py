@@ -135,6 +135,27 @@ class StoreCore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    # --- health ------------------------------------------------------------------------------
+
+    async def ping(self) -> float:
+        """One round trip to the database, as any call makes it (a pool connection checked out,
+        a statement, the answer): the milliseconds it took. For a service's readiness or
+        liveness probe: a database that does not answer raises what any call would
+        (DatabaseUnavailable, ConnectionLost), after the pool's own wait at most."""
+        start = time.perf_counter()
+        async with self._connection() as conn:
+            try:
+                await conn.execute(query("ping"))
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+        return (time.perf_counter() - start) * 1000
+
+    def pool_stats(self) -> dict[str, int]:
+        """The pool's counters, for a service's metrics: psycopg_pool's `get_stats()`
+        (`pool_size`, `pool_available`, `requests_waiting`, `requests_wait_ms`, ...). Empty for a
+        store over one connection (or a transaction's)."""
+        return {} if self._pool is None else dict(self._pool.get_stats())
+
     # --- connections and transactions -------------------------------------------------------
 
     @asynccontextmanager

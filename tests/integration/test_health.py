@@ -1,0 +1,65 @@
+"""`ping()` and `pool_stats()`: what a service's probes and metrics read from its store."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import psycopg
+import pytest
+
+from chimera_store import ConnectionLost, DatabaseUnavailable
+from chimera_store.store import AsyncStore, Store
+
+
+def _end_store_sessions(url: str) -> int:
+    """The server ends every session the store opened on this database (a restart, say)."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'chimera-store'"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_ping_answers_and_pool_stats_count(store: Any, db_url: str) -> None:
+    took = store.ping()
+    assert isinstance(took, float) and 0 < took < 30_000
+    stats = store.pool_stats()
+    assert stats["pool_max"] == 4 and 1 <= stats["pool_size"] <= 4
+    assert stats["pool_available"] <= stats["pool_size"]
+    assert stats["requests_num"] >= 1  # the ping's checkout, at least
+    # The server ended the pool's sessions: the next probe still answers, on a new connection.
+    assert _end_store_sessions(db_url) >= 1
+    assert store.ping() > 0
+
+
+def test_a_store_over_one_connection(db_url: str) -> None:
+    conn = psycopg.connect(db_url, autocommit=True, application_name="chimera-store")
+    store = Store(conn)
+    try:
+        assert store.ping() > 0 and store.pool_stats() == {}
+        with store.transaction() as tx:  # inside a transaction too, on its connection
+            assert tx.ping() > 0 and tx.pool_stats() == {}
+        _end_store_sessions(db_url)
+        with pytest.raises(ConnectionLost):  # one connection: nothing to replace it with
+            store.ping()
+    finally:
+        conn.close()
+
+
+def test_ping_of_a_closed_store_says_so(db_url: str) -> None:
+    store = Store.open(db_url, max_size=1)
+    store.close()
+    with pytest.raises(DatabaseUnavailable) as info:
+        store.ping()
+    assert "this store is closed" in str(info.value)
+
+    async def closed_async() -> None:
+        astore = await AsyncStore.open(db_url, max_size=1)
+        await astore.close()
+        with pytest.raises(DatabaseUnavailable):
+            await astore.ping()
+
+    asyncio.run(closed_async())
