@@ -377,3 +377,36 @@ def test_an_edited_campaign_export(exported: Any, db_url: str, changes: Any) -> 
     event("imported")
     store.purge_campaign(done.campaign_id)  # an edit the format allows (a reason, a time)
     assert snapshot(db_url) == before
+
+
+@FUZZ
+@given(picks=st.lists(st.integers(min_value=0, max_value=6), max_size=6), junk=text)
+def test_submission_of_named_drafts(world: Any, db_url: str, picks: list[int], junk: Any) -> None:
+    """`submit_task(asset_ids=...)` with any mix of the task's drafts (repeated or not), its
+    submitted asset, another task's draft, an unknown id or junk: exactly the drafts named move,
+    or InvalidInput on asset_ids and nothing moves."""
+    store, c, a, _ = world
+    task = store.create_task(c.id, "generate_content", "low", {"goal_description": "g"})
+    drafts = [store.create_asset(a.id, task.id, "tiktok", "tier1", "r").id for _ in range(3)]
+    sent = store.create_asset(a.id, task.id, "tiktok", "tier1", "r", status="judge_pending").id
+    other = store.create_task(c.id, "generate_content", "low", {"goal_description": "g"})
+    elsewhere = store.create_asset(a.id, other.id, "tiktok", "tier1", "r").id
+    task = store.transition_task(task.id, "in_progress", actor="w")
+    pool: list[Any] = [*drafts, sent, elsewhere, uuid.uuid4(), junk]
+    named = [pool[p] for p in picks]
+    before = counts(db_url)
+    try:
+        done = store.submit_task(task.id, task_version=task.version, actor="w", asset_ids=named)
+    except InvalidInput as exc:
+        event("refused")
+        assert exc.field == "asset_ids"
+        assert any(p > 2 for p in picks)
+        assert counts(db_url) == before and store.get_task(task.id) == task
+        assert {store.get_asset(d).status for d in drafts} == {"draft"}
+        return
+    event("submitted")
+    assert all(p <= 2 for p in picks)
+    assert sorted(done.submitted_asset_ids) == sorted({drafts[p] for p in picks})
+    for d in drafts:
+        assert store.get_asset(d).status == ("judge_pending" if d in named else "draft")
+    assert store.get_task(task.id).status == "review"
