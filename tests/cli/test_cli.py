@@ -199,10 +199,28 @@ def test_show_with_history_and_export_import_round_trip(seeded: str, db_url: str
     moves = [(h["from_status"], h["to_status"]) for h in task["history"]]
     assert moves and moves[0][0] == "pending" and moves[-1][1] == task["status"]
     assert all(a[1] == b[0] for a, b in itertools.pairwise(moves))
+    with psycopg.connect(db_url) as conn:
+        counted = dict(
+            conn.execute(
+                "SELECT status, count(*) FROM video_assets WHERE task_id = %s GROUP BY status",
+                (tid,),
+            ).fetchall()
+        )
+    assert counted and task["assets_by_status"] == counted
     table = cli(seeded, "task", "show", tid)
     assert "status history" in table.stdout and "worker-" in table.stdout
+    assert (
+        "assets by status: "
+        + ", ".join(
+            f"{counted[s]} {s}"
+            for s in ("draft", "judge_pending", "approved", "published", "rejected")
+            if s in counted
+        )
+        in table.stdout
+    )
     idle = cli(seeded, "task", "show", str(_id("task", 3)))  # in the draft campaign
     assert idle.exit_code == 0 and "status history: none" in idle.stdout
+    assert "assets by status: none" in idle.stdout
     exported = cli(seeded, "task", "export", tid)
     payload = json.loads(exported.stdout)
     assert payload["task_id"] == tid

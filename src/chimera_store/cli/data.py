@@ -4,6 +4,7 @@ and demo and clean; the command groups other modules add to."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from contextlib import suppress
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,6 +39,7 @@ from chimera_store.errors import InvalidInput, OperationCancelled
 from chimera_store.payload import payload_json_schema, task_to_payload
 from chimera_store.records import CampaignSummary, Page, to_dict
 from chimera_store.store import Store
+from chimera_store.vocab import AssetStatus
 
 campaign_app = typer.Typer(
     help="Create, show or change one campaign; export, import or purge it whole.",
@@ -228,11 +230,15 @@ def print_record(record: Any) -> None:
     out.print(table)
 
 
-def _show(record: Any, history: list[Any], as_json: bool) -> None:
+def _show(
+    record: Any, history: list[Any], as_json: bool, extra: dict[str, Any] | None = None
+) -> None:
     if as_json:
-        print_json({**to_dict(record), "history": [to_dict(h) for h in history]})
+        print_json({**to_dict(record), **(extra or {}), "history": [to_dict(h) for h in history]})
         return
     print_record(record)
+    for key, value in (extra or {}).items():
+        out.print(f"{key.replace('_', ' ')}: {_counts(value)}", markup=False)
     if not history:
         out.print("status history: none (no move since it was created)", style="italic")
         return
@@ -253,9 +259,18 @@ def task_show(
     task_id: Annotated[str, typer.Argument(help="Task id.")],
     as_json: Json = False,
 ) -> None:
-    """A task with its status history."""
+    """A task with its assets counted by status, and its status history."""
     with open_store(ctx) as store:
-        _show(store.get_task(task_id), store.task_history(task_id), as_json)
+        task = store.get_task(task_id)
+        # A task makes a handful of videos: counted from its own index range, page by page.
+        by_status = Counter(a.status for a in store.iterate(store.list_assets, task_id=task.id))
+        assets = {s.value: by_status[s.value] for s in AssetStatus if s.value in by_status}
+        _show(task, store.task_history(task.id), as_json, {"assets_by_status": assets})
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """`3 draft, 1 judge_pending`, or `none`."""
+    return ", ".join(f"{n:,} {key}" for key, n in counts.items()) or "none"
 
 
 @task_app.command("export", epilog=ENV_EPILOG)
