@@ -24,6 +24,7 @@ from chimera_store.errors import (
 )
 from tests.helpers import CLI, REPO, revisions, run_cli, scalar, tables
 
+C = "00000000-0000-0000-0000-0000000000c1"
 HEAD = migrator.head_revision()
 
 # What an older "create-if-not-exists" init script would have made: the ERD, nothing more.
@@ -262,6 +263,33 @@ def test_downgrade_refuses_to_drop_data(db_url: str) -> None:
     assert "campaigns" not in tables(db_url)
 
 
+def test_heartbeats_downgrade_keeps_tasks_and_versions(db_url: str) -> None:
+    """0006 down: refused while a task holds a heartbeat; allowed, the column goes, the tasks
+    and their versions stay, and tasks get the shared version trigger back (checked by `check`
+    after migrating up again)."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO campaigns (id, name, goal_description) VALUES (%s, 'n', 'g')", (C,)
+        )
+        conn.execute(
+            "INSERT INTO tasks (campaign_id, task_type, priority, status, context, heartbeat_at) "
+            "VALUES (%s, 'generate_content', 'low', 'in_progress', '{\"goal_description\": \"g\"}', now())",
+            (C,),
+        )
+    with pytest.raises(DataLossRefused) as info:
+        migrator.downgrade("0005_version_grants", db_url)
+    assert "column tasks.heartbeat_at" in str(info.value)
+    assert revisions(db_url) == [HEAD]
+    migrator.downgrade("0005_version_grants", db_url, allow_data_loss=True)
+    assert revisions(db_url) == ["0005_version_grants"]
+    assert scalar(db_url, "SELECT count(*) FROM tasks WHERE version = 1") == 1
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE tasks SET priority = 'high'")
+    assert scalar(db_url, "SELECT version FROM tasks") == 2
+    migrator.migrate(db_url)
+    assert schema_state.check(db_url) == []
+
+
 def test_downgrade_of_empty_tables_needs_no_flag(db_url: str) -> None:
     migrator.downgrade("0001_schema", db_url)
     assert revisions(db_url) == ["0001_schema"]
@@ -309,6 +337,7 @@ def test_status_lists_pending(empty_db_url: str) -> None:
         "0003_roles",
         "0004_noop_updates",
         "0005_version_grants",
+        "0006_task_heartbeats",
     ]
 
 

@@ -256,6 +256,28 @@ WHERE NOT EXISTS (
 )
 ORDER BY n.pos;
 
+-- name: heartbeat_task
+-- A Worker's heartbeat on the task it holds, only while the task is in progress at the version
+-- the Worker claimed (one taken back or claimed again has moved on: zero rows, see
+-- judge_commit_state). The version stays: chimera_bump_task_version ignores heartbeat_at.
+UPDATE tasks SET heartbeat_at = now()
+WHERE id = %(task_id)s AND status = 'in_progress' AND version = %(task_version)s
+RETURNING heartbeat_at;
+
+-- name: requeue_task
+-- A stuck task back to pending, with its history row: only if still in progress at the version
+-- it was listed at and with no heartbeat since the cut-off. A heartbeat that commits while this
+-- waits for the row makes PostgreSQL re-check these conditions on the new row: the task stays.
+WITH task AS (
+    UPDATE tasks t SET status = 'pending'
+    WHERE t.id = %(task_id)s AND t.status = 'in_progress' AND t.version = %(task_version)s
+      AND (t.heartbeat_at IS NULL OR t.heartbeat_at < %(since)s)
+    RETURNING t.id
+)
+INSERT INTO task_status_history (task_id, from_status, to_status, actor, reason)
+SELECT id, 'in_progress', 'pending', %(actor)s, %(reason)s FROM task
+RETURNING task_id;
+
 -- name: judge_commit_state
 SELECT c.status AS campaign_status, c.version AS campaign_version,
        t.status AS task_status, t.version AS task_version

@@ -322,9 +322,12 @@ _FILTER_SQL["created_from"] = sql.SQL("created_at >= %(created_from)s")
 _FILTER_SQL["created_before"] = sql.SQL("created_at < %(created_before)s")
 # Status not changed since a time: existed before it, and no history row from it on (the
 # history's (subject, id) index serves the probe, a few rows per task or asset). E.g. the tasks a
-# Worker that died still holds in_progress, or assets waiting on a Judge.
+# Worker that died still holds in_progress, or assets waiting on a Judge. A task whose Worker
+# sent a heartbeat since is not unchanged: its Worker is alive, only slow.
 _FILTER_SQL["task_unchanged_since"] = sql.SQL(
-    "created_at < %(task_unchanged_since)s AND NOT EXISTS (SELECT 1 FROM task_status_history h "
+    "created_at < %(task_unchanged_since)s "
+    "AND (heartbeat_at IS NULL OR heartbeat_at < %(task_unchanged_since)s) "
+    "AND NOT EXISTS (SELECT 1 FROM task_status_history h "
     "WHERE h.task_id = tasks.id AND h.at >= %(task_unchanged_since)s)"
 )
 _FILTER_SQL["asset_unchanged_since"] = sql.SQL(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import psycopg
@@ -246,6 +247,36 @@ class LifecycleCalls(StoreCore):
             asset_ids=asset_ids,
         )
         return Submission(task=task, submitted_asset_ids=submitted)
+
+    async def heartbeat_task(self, task_id: UUID | str, *, task_version: int) -> datetime:
+        """The Worker's sign of life on the task it holds, e.g. every minute of a long render:
+        `requeue_tasks` and `list_tasks(unchanged_since=)` leave a task with a heartbeat since
+        their cut-off alone. Returns the time recorded.
+
+        Only while the task is `in_progress` at `task_version` (the version the Worker claimed:
+        a heartbeat does not change it); otherwise StaleState, and the Worker should stop, as its
+        task was taken back (or claimed again).
+        """
+        key = v.check_uuid(task_id, "task_id")
+        params = {"task_id": key, "task_version": v.check_version(task_version, "task_version")}
+        async with self._connection() as conn:
+            try:
+                cur = await conn.execute(query("heartbeat_task"), params)
+                row = await cur.fetchone()
+                if row is not None:
+                    return cast(datetime, row[0])
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(query("judge_commit_state"), params)
+                state = await cur.fetchone()
+            except psycopg.Error as exc:
+                raise translate(exc) from None
+        if state is None:
+            raise NotFound("task", key)
+        raise StaleState(
+            f"refused a stale heartbeat of task {key}: task is {state['task_status']} at version "
+            f"{state['task_version']} (expected in_progress at {task_version})",
+            **state,
+        )
 
     async def _move_with_assets(
         self,

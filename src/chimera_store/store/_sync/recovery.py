@@ -8,9 +8,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
+import psycopg
+
 from chimera_store import validation as v
-from chimera_store.errors import InvalidInput, InvalidTransition, StaleState
+from chimera_store.dberrors import translate
+from chimera_store.errors import InvalidInput
 from chimera_store.records import Requeue, Task
+from chimera_store.sql import query
 from chimera_store.store import inputs
 from chimera_store.store._sync.entities import EntityCalls
 from chimera_store.store._sync.lifecycle import LifecycleCalls
@@ -35,8 +39,9 @@ class RecoveryCalls(EntityCalls, LifecycleCalls):
         the Planner to queue again: what a Worker that died leaves behind.
 
         Each is its own compare-and-set at the version it was listed at, recorded in its history:
-        a task that moves meanwhile (its Worker was alive after all) is skipped, never taken
-        from it. With `dry_run`, only lists them. `progress` is told of each task handled.
+        a task that moves meanwhile, or whose Worker sends a heartbeat (`heartbeat_task`) from
+        `unchanged_since` on, is skipped, never taken from a live Worker. With `dry_run`, only
+        lists them. `progress` is told of each task handled.
         """
         since = inputs.aware_datetime(unchanged_since, "unchanged_since")
         if since is None:
@@ -73,13 +78,21 @@ class RecoveryCalls(EntityCalls, LifecycleCalls):
         requeued: list[UUID] = []
         skipped: list[UUID] = []
         for task in stuck:
-            try:
-                self.transition_task(
-                    task.id, "pending", actor=who, reason=why, expected_version=task.version
-                )
-                requeued.append(task.id)
-            except (StaleState, InvalidTransition):  # it moved after it was listed
-                skipped.append(task.id)
+            params = {
+                "task_id": task.id,
+                "task_version": task.version,
+                "since": since,
+                "actor": who,
+                "reason": why,
+            }
+            with self._connection() as conn:
+                try:
+                    cur = conn.execute(query("requeue_task"), params)
+                    moved = cur.fetchone() is not None
+                except psycopg.Error as exc:
+                    raise translate(exc) from None
+            # Not moved: it moved after it was listed, or its Worker sent a heartbeat since.
+            (requeued if moved else skipped).append(task.id)
             if progress is not None:
                 progress(1)
         return Requeue(found=found, requeued=requeued, skipped=skipped)
