@@ -44,6 +44,9 @@ class Task(NamedTuple):
     created_at: datetime
     assigned_worker_id: str | None
     version: int
+    # The Worker's last heartbeat (heartbeat_task) while it held the task; kept by the
+    # database, not part of the version, not exported.
+    heartbeat_at: datetime | None
 
 
 class VideoAsset(NamedTuple):

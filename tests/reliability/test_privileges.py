@@ -133,6 +133,7 @@ def test_services_open_the_store_as_the_service_role(
         t = store.create_task(c.id, "generate_content", "high", {"goal_description": "g"})
         t = store.transition_task(t.id, "in_progress", actor="w", assigned_worker_id="w")
         store.bulk_insert_assets([asset_record(a.id, t.id)])
+        assert store.heartbeat_task(t.id, task_version=t.version) is not None
         submitted = store.submit_task(t.id, task_version=t.version, actor="w")
         committed = store.judge_commit(
             t.id, campaign_version=c.version, task_version=submitted.task.version, actor="j"

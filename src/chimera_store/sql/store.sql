@@ -52,16 +52,16 @@ INSERT INTO tasks (id, campaign_id, task_type, priority, status, context, assign
 VALUES (%(id)s, %(campaign_id)s, %(task_type)s, %(priority)s, %(status)s, %(context)s,
         %(assigned_worker_id)s, coalesce(%(created_at)s, now()))
 RETURNING id, campaign_id, task_type, priority, status, context, created_at, assigned_worker_id,
-          version;
+          version, heartbeat_at;
 
 -- name: get_task
 SELECT id, campaign_id, task_type, priority, status, context, created_at, assigned_worker_id,
-       version
+       version, heartbeat_at
 FROM tasks WHERE id = %(id)s;
 
 -- name: list_tasks
 SELECT id, campaign_id, task_type, priority, status, context, created_at, assigned_worker_id,
-       version
+       version, heartbeat_at
 FROM tasks WHERE {filters}
 ORDER BY created_at DESC, id DESC LIMIT {limit};
 
@@ -72,7 +72,7 @@ UPDATE tasks SET
     assigned_worker_id = coalesce(%(assigned_worker_id)s, assigned_worker_id)
 WHERE id = %(id)s
 RETURNING id, campaign_id, task_type, priority, status, context, created_at, assigned_worker_id,
-          version;
+          version, heartbeat_at;
 
 -- name: insert_asset
 INSERT INTO video_assets (id, agent_id, task_id, platform, tier, character_reference_id, status,
@@ -125,7 +125,7 @@ WITH done AS (
       AND (%(expected_version)s::bigint IS NULL OR t.version = %(expected_version)s)
       AND NOT EXISTS (SELECT 1 FROM done)
     RETURNING t.id, t.campaign_id, t.task_type, t.priority, t.status, t.context, t.created_at,
-              t.assigned_worker_id, t.version,
+              t.assigned_worker_id, t.version, t.heartbeat_at,
               prev.status AS from_status
 ), logged AS (
     INSERT INTO task_status_history (task_id, from_status, to_status, actor, reason,
@@ -133,7 +133,7 @@ WITH done AS (
     SELECT id, from_status, status, %(actor)s, %(reason)s, %(idempotency_key)s FROM moved
 )
 SELECT id, campaign_id, task_type, priority, status, context, created_at, assigned_worker_id,
-       version
+       version, heartbeat_at
 FROM moved;
 
 -- name: transition_asset
@@ -200,7 +200,7 @@ WITH camp AS (
     WHERE t.id = %(task_id)s AND t.status = 'review' AND t.version = %(task_version)s
       AND EXISTS (SELECT 1 FROM camp) {all_named}
     RETURNING t.id, t.campaign_id, t.task_type, t.priority, t.status, t.context, t.created_at,
-              t.assigned_worker_id, t.version
+              t.assigned_worker_id, t.version, t.heartbeat_at
 ), assets AS (
     UPDATE video_assets a SET status = 'approved'
     FROM task
@@ -230,7 +230,7 @@ WITH task AS (
     WHERE t.id = %(task_id)s AND t.status = %(task_from)s AND t.version = %(task_version)s
       {all_named}
     RETURNING t.id, t.campaign_id, t.task_type, t.priority, t.status, t.context, t.created_at,
-              t.assigned_worker_id, t.version
+              t.assigned_worker_id, t.version, t.heartbeat_at
 ), assets AS (
     UPDATE video_assets a SET status = %(asset_to)s
     FROM task
