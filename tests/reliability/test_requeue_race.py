@@ -80,3 +80,77 @@ def test_requeue_racing_live_workers_settles_each_task_once(db_url: str) -> None
         f"{outcomes['submitted']} submitted ({len(requeue.skipped)} of them skipped by the "
         "janitor after its listing)"
     )
+
+
+async def _heartbeats(url: str, tasks: int, workers: int, window: float) -> dict[str, Any]:
+    """Live Workers beat every task they hold, dead ones do not; a janitor requeues what has
+    not moved nor beaten for `window` seconds, again and again, for twice the window."""
+    async with await AsyncStore.open(url, min_size=4, max_size=workers + 2) as store:
+        c = await store.create_campaign("Beats", "g", "active")
+        long_ago = datetime.now(UTC) - timedelta(hours=2)
+        held = [
+            await store.create_task(
+                c.id,
+                "generate_content",
+                "low",
+                {"goal_description": "g"},
+                status="in_progress",
+                assigned_worker_id=f"w{i % workers}",
+                created_at=long_ago,
+            )
+            for i in range(tasks)
+        ]
+        live = {f"w{n}" for n in range(0, workers, 2)}  # every other Worker is alive
+        stop = asyncio.Event()
+        beats: Counter[str] = Counter()
+
+        async def beat_all(n: int) -> None:
+            for task in held[n::workers]:
+                await store.heartbeat_task(task.id, task_version=task.version)
+                beats["sent"] += 1
+
+        async def live_worker(n: int) -> None:
+            while not stop.is_set():
+                await beat_all(n)
+                await asyncio.sleep(0.05)
+
+        async def janitor() -> list[Any]:
+            requeued = []
+            deadline = asyncio.get_running_loop().time() + 2 * window
+            while asyncio.get_running_loop().time() < deadline:
+                cut_off = datetime.now(UTC) - timedelta(seconds=window)
+                done = await store.requeue_tasks(unchanged_since=cut_off, actor="janitor")
+                requeued.extend(done.requeued)
+                await asyncio.sleep(0.1)
+            stop.set()
+            return requeued
+
+        alive = [n for n in range(workers) if f"w{n}" in live]
+        await asyncio.gather(*(beat_all(n) for n in alive))  # beating before the janitor starts
+        results = await asyncio.gather(janitor(), *(live_worker(n) for n in alive))
+        by_id = {t.id: t for t in held}
+        return {
+            "requeued": [by_id[i] for i in results[0]],
+            "live": [t for t in held if t.assigned_worker_id in live],
+            "dead": [t for t in held if t.assigned_worker_id not in live],
+            "beats": beats["sent"],
+        }
+
+
+def test_a_janitor_never_takes_a_task_whose_worker_beats(db_url: str) -> None:
+    """Scenario 5c: with heartbeats, a requeue window far shorter than any render. Every dead
+    Worker's task is requeued once; no live Worker's task ever is (its heartbeats all land:
+    a StaleState would fail the gather)."""
+    tasks, workers = (2000, 16) if FULL else (160, 8)
+    out = asyncio.run(_heartbeats(db_url, tasks, workers, window=2.0))
+    requeued = [t.id for t in out["requeued"]]
+    assert len(requeued) == len(set(requeued))
+    assert set(requeued) == {t.id for t in out["dead"]}
+    with psycopg.connect(db_url) as conn:
+        status = dict(conn.execute("SELECT id, status FROM tasks").fetchall())
+        assert all(status[t.id] == "in_progress" for t in out["live"])
+        assert all(status[t.id] == "pending" for t in out["dead"])
+    print(
+        f"\nheartbeats: {tasks} tasks, {workers} workers (half alive): {len(requeued)} requeued, "
+        f"{out['beats']} heartbeats, no live Worker's task taken"
+    )
