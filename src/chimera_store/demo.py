@@ -162,8 +162,10 @@ def _live(
     claimed = tx.transition_task(
         tid, "in_progress", actor=worker, reason="claimed from the queue", assigned_worker_id=worker
     )
-    if story == WORKING:
-        return  # its assets are drafts still
+    if story == WORKING:  # its assets are drafts still; half of its Workers beat (a long render)
+        if tid.int % 2:  # by id, not by rng: the rest of the sample stays as it was
+            tx.heartbeat_task(tid, task_version=claimed.version)
+        return
     reviewed = tx.submit_task(
         tid, task_version=claimed.version, actor=worker, reason="assets submitted"
     ).task

@@ -45,7 +45,7 @@ class Task(NamedTuple):
     assigned_worker_id: str | None
     version: int
     # The Worker's last heartbeat (heartbeat_task) while it held the task; kept by the
-    # database, not part of the version, not exported.
+    # database, not part of the version.
     heartbeat_at: datetime | None
 
 

@@ -371,3 +371,27 @@ def test_json_round_trips_through_the_file(
         store.import_campaign(items)
         assert rows_of(db_url, c.id) == stored
         store.purge_campaign(c.id)
+
+
+def test_heartbeats_travel_and_older_files_have_none(store: Any, db_url: str) -> None:
+    """A task's heartbeat_at is exported and imported exactly; a file from before revision
+    0006 (task items without the field) imports with none."""
+    c = build(store)
+    beating = store.create_task(c.id, "generate_content", "low", CONTEXT)
+    beating = store.transition_task(beating.id, "in_progress", actor="w2")
+    beat = store.heartbeat_task(beating.id, task_version=beating.version)
+    before = rows_of(db_url, c.id)
+    items = as_file(list(store.export_campaign(c.id)))
+    (item,) = [i for i in items if i["kind"] == "task" and i["id"] == str(beating.id)]
+    assert item["heartbeat_at"] is not None
+    store.purge_campaign(c.id)
+    store.import_campaign(items)
+    assert rows_of(db_url, c.id) == before
+    assert store.get_task(beating.id).heartbeat_at == beat
+    store.purge_campaign(c.id)
+    for i in items:
+        if i["kind"] == "task":
+            del i["heartbeat_at"]
+    store.import_campaign(items)
+    assert store.get_task(beating.id).heartbeat_at is None
+    assert store.get_task(beating.id).version == beating.version

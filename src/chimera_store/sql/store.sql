@@ -401,7 +401,7 @@ FROM agents WHERE campaign_id = %(id)s ORDER BY created_at, id;
 
 -- name: export_tasks
 SELECT id, campaign_id, task_type, priority, status, context, assigned_worker_id, created_at,
-       version
+       version, heartbeat_at
 FROM tasks WHERE campaign_id = %(id)s ORDER BY created_at, id;
 
 -- name: export_task_history
@@ -431,7 +431,7 @@ FROM STDIN (FORMAT BINARY);
 
 -- name: copy_task
 COPY tasks (id, campaign_id, task_type, priority, status, context, assigned_worker_id,
-            created_at, version)
+            created_at, version, heartbeat_at)
 FROM STDIN (FORMAT BINARY);
 
 -- name: copy_asset

@@ -61,7 +61,10 @@ _HISTORY_TYPES = ("int8", "uuid", "text", "text", "text", "text", "text", "times
 # The binary COPY column types of each section, in the order of its COPY statement.
 COPY_TYPES: dict[str, tuple[str, ...]] = {
     "agent": ("uuid", "uuid", "text", "text", "timestamptz"),
-    "task": ("uuid", "uuid", "text", "text", "text", "jsonb", "text", "timestamptz", "int8"),
+    "task": (
+        *("uuid", "uuid", "text", "text", "text", "jsonb", "text", "timestamptz", "int8"),
+        "timestamptz",
+    ),
     "task_history": _HISTORY_TYPES,
     "asset": (
         *("uuid", "uuid", "uuid", "uuid", "text", "text", "text", "text", "jsonb"),
@@ -75,7 +78,7 @@ _FIELDS = {
     "agent": ("id", "campaign_id", "soul_md_path", "character_reference_id", "created_at"),
     "task": (
         *("id", "campaign_id", "task_type", "priority", "status", "context"),
-        *("assigned_worker_id", "created_at", "version"),
+        *("assigned_worker_id", "created_at", "version", "heartbeat_at"),
     ),
     "task_history": ("task_id", *_HISTORY_FIELDS),
     "asset": (
@@ -249,14 +252,20 @@ class ImportReader:
         return self.campaign_id
 
 
+# Fields a file may lack, read as null: columns newer than the format (a file exported before
+# revision 0006_task_heartbeats has no heartbeat_at).
+_OPTIONAL = {"task": frozenset({"heartbeat_at"})}
+
+
 def _check_fields(record: Mapping[str, Any], kind: str) -> None:
     """Exactly the item's fields: a missing one would change the row, an unknown one be lost."""
     fields = _FIELDS[kind]
     for key in record:
         if key != "kind" and key not in fields:
             raise InvalidInput(str(key)[:60], f"unknown {kind} field")
+    optional = _OPTIONAL.get(kind, frozenset())
     for key in fields:
-        if key not in record:
+        if key not in record and key not in optional:
             raise InvalidInput(key, f"required in a {kind} item")
 
 
@@ -284,6 +293,7 @@ def _task_row(r: Mapping[str, Any], campaign: UUID) -> tuple[Any, ...]:
         created,
     )
     version = v.check_version(r["version"], "version")
+    beat = r.get("heartbeat_at")
     return (
         p["id"],
         campaign,
@@ -294,6 +304,7 @@ def _task_row(r: Mapping[str, Any], campaign: UUID) -> tuple[Any, ...]:
         p["assigned_worker_id"],
         created,
         version,
+        None if beat is None else timestamp(beat, "heartbeat_at"),
     )
 
 
