@@ -1,0 +1,65 @@
+"""Helpers for asyncio Workers: heartbeats kept up while a task is worked on.
+
+`heartbeat_task` is one call; a Worker on a long render wants it every minute, and to stop
+working the moment its task is taken back. `heartbeats()` does both around a block of work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from uuid import UUID
+
+from chimera_store.errors import ConnectionLost, DatabaseUnavailable, InvalidInput, StaleState
+from chimera_store.store import AsyncStore
+
+_log = logging.getLogger("chimera_store.worker")
+
+
+@asynccontextmanager
+async def heartbeats(
+    store: AsyncStore, task_id: UUID | str, *, task_version: int, every: float = 60.0
+) -> AsyncIterator[None]:
+    """Send `heartbeat_task` every `every` seconds while the block runs:
+
+        async with heartbeats(store, task.id, task_version=claimed.version):
+            await render(task)
+
+    If a heartbeat is refused (the task was taken back or claimed again: StaleState), the
+    block is cancelled and that StaleState is raised from the `async with`, so the Worker stops
+    at once instead of finishing work whose submission would be refused. A database that does
+    not answer for one beat is logged and tried again at the next; the block goes on.
+    """
+    if not every > 0:  # NaN too
+        raise InvalidInput("every", f"must be a positive number of seconds, not {every!r}")
+    worker = asyncio.current_task()
+    assert worker is not None  # an `async with` runs in a task
+    refused: list[StaleState] = []
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await store.heartbeat_task(task_id, task_version=task_version)
+            except StaleState as exc:
+                refused.append(exc)
+                worker.cancel()
+                return
+            except (ConnectionLost, DatabaseUnavailable) as exc:
+                # One missed beat is not death: the requeue window spans several.
+                _log.warning("heartbeat of task %s not sent: %s", task_id, exc)
+
+    beater = asyncio.create_task(beat())
+    try:
+        yield
+    except asyncio.CancelledError:
+        if refused and worker.uncancel() == 0:  # our cancel, not the caller's
+            raise refused[0] from None
+        raise
+    finally:
+        # Cancelled before it is awaited: from here on it cannot cancel the Worker.
+        beater.cancel()
+        with suppress(asyncio.CancelledError):
+            await beater
