@@ -60,7 +60,8 @@ UnchangedSince = Annotated[
     typer.Option(
         "--unchanged-since",
         help="Only those whose status has not changed since this time (ISO 8601 or a duration "
-        "ago: 2h). With --status in_progress: tasks a worker that died still holds.",
+        "ago: 2h; a task's heartbeat counts as a change). With --status in_progress: tasks a "
+        "worker that died still holds.",
     ),
 ]
 Every = Annotated[

@@ -1,6 +1,7 @@
 """`tasks requeue`: hand the tasks that Workers which died still hold back to the Planner,
 through the data API's `requeue_tasks` (each move a compare-and-set at the version it was listed
-at, so a task whose Worker is alive after all and moves it meanwhile is skipped)."""
+at, so a task whose Worker is alive after all, and moves it or sends a heartbeat meanwhile, is
+skipped)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def tasks_requeue(
         str,
         typer.Option(
             "--unchanged-since",
-            help="Requeue the tasks in_progress whose status has not changed since this time "
-            "(ISO 8601, or a duration ago: 1h).",
+            help="Requeue the tasks in_progress whose status has not changed, and whose Worker "
+            "has sent no heartbeat, since this time (ISO 8601, or a duration ago: 1h).",
         ),
     ],
     campaign: Annotated[
@@ -53,8 +54,9 @@ def tasks_requeue(
 ) -> None:
     """Send tasks stuck in_progress back to pending, for the Planner to queue again.
 
-    For the tasks a Worker that died still holds: in_progress, unchanged since --unchanged-since.
-    Each is one checked move, recorded in its history; a task that moves meanwhile is skipped.
+    For the tasks a Worker that died still holds: in_progress, unchanged since --unchanged-since
+    (no move and no heartbeat since). Each is one checked move, recorded in its history; a task
+    that moves or gets a heartbeat meanwhile is skipped.
     """
     since = parse_time(unchanged_since, "--unchanged-since")
     assert since is not None  # a required option
@@ -86,7 +88,7 @@ def tasks_requeue(
         return
     line = f"requeued {len(outcome.requeued):,} tasks (in_progress -> pending)"
     if outcome.skipped:
-        line += f"; skipped {len(outcome.skipped):,} that moved meanwhile"
+        line += f"; skipped {len(outcome.skipped):,} that moved or beat meanwhile"
     out.print(line)
 
 
