@@ -519,6 +519,11 @@ def test_lists_find_what_has_not_moved_for_a_while(db_url: str) -> None:
     stuck = listed("tasks", "list", "--campaign", str(c.id), "--status", "in_progress",
                    "--unchanged-since", "1h")  # fmt: skip
     assert stuck == [str(held.id)]
+    # The table of tasks in progress says who holds each and its last heartbeat.
+    with Store.open(db_url) as store:
+        store.heartbeat_task(moving.id, task_version=store.get_task(moving.id).version)
+    table = cli(db_url, "tasks", "list", "--campaign", str(c.id), "--status", "in_progress")
+    assert table.exit_code == 0 and "heartbeat_at" in table.stdout and "worker" in table.stdout
     assert listed("tasks", "list", "--campaign", str(c.id), "--since", "2h") != []
     assert len(listed("tasks", "list", "--campaign", str(c.id), "--before", "2h")) == 2
     # The asset was created now: nothing of it is an hour old yet.

@@ -145,6 +145,8 @@ def _print_expanded(columns: list[str], rows: list[list[str]]) -> None:
 
 
 def cell(value: Any) -> str:
+    if value is None:  # a nullable column (a task's worker, its heartbeat): none yet
+        return "-"
     if isinstance(value, dict):
         return json.dumps(value)[:60]
     if isinstance(value, datetime):
@@ -219,12 +221,16 @@ def tasks_list(
     as_json: Json = False,
     every: Every = False,
 ) -> None:
-    """Tasks of a campaign, newest first."""
+    """Tasks of a campaign, newest first (with --status in_progress: who holds each, and its
+    last heartbeat)."""
+    columns = ["id", "task_type", "priority", "status", "created_at"]
+    if status == "in_progress":  # which are held by Workers that are still alive?
+        columns += ["assigned_worker_id", "heartbeat_at"]
     with open_store(ctx) as store:
         list_records(
             store,
             store.list_tasks,
-            ["id", "task_type", "priority", "status", "created_at"],
+            columns,
             every=every,
             as_json=as_json,
             limit=limit,
