@@ -60,7 +60,9 @@ def test_requeue_moves_only_what_has_not_moved_for_that_long(db_url: str) -> Non
         "pending",
         "ops:ana",
     )
-    assert entry.reason is not None and entry.reason.startswith("requeued: in_progress unchanged")
+    assert entry.reason is not None and entry.reason.startswith(
+        "requeued from w1: in_progress unchanged"
+    )
     rest = cli(db_url, "tasks", "requeue", "--campaign", cid, "--unchanged-since", "1h", "--json")
     assert rest.exit_code == 0, rest.output
     data = json.loads(rest.stdout)
@@ -118,7 +120,9 @@ def test_the_default_reason_gives_the_time_in_utc(db_url: str) -> None:
     with Store.open(db_url) as store:
         (entry,) = store.task_history(w["dead_1"].id)
     utc = typed.astimezone(UTC)
-    assert entry.reason == f"requeued: in_progress unchanged since {utc:%Y-%m-%d %H:%M:%S} UTC"
+    assert entry.reason == (
+        f"requeued from w1: in_progress unchanged since {utc:%Y-%m-%d %H:%M:%S} UTC"
+    )
 
 
 def test_without_a_campaign_every_campaign_is_searched(db_url: str) -> None:

@@ -46,7 +46,7 @@ def test_requeue_tasks(store: Any, db_url: str) -> None:
     assert store.get_task(recent.id).status == "in_progress"  # not an hour old
     (entry,) = store.task_history(old_1.id)
     assert (entry.from_status, entry.to_status, entry.actor) == ("in_progress", "pending", "ops")
-    assert entry.reason.startswith("requeued: in_progress unchanged since ")
+    assert entry.reason.startswith("requeued from w1: in_progress unchanged since ")
 
 
 def test_a_task_that_moves_meanwhile_is_skipped(store: Any, db_url: str) -> None:
@@ -170,3 +170,17 @@ def test_only_a_heartbeat_leaves_the_version(store: Any, db_url: str) -> None:
             "UPDATE tasks SET heartbeat_at = now(), priority = 'high' WHERE id = %s", (task.id,)
         )
     assert store.get_task(task.id).version == task.version + 1
+
+
+def test_the_default_reason_names_the_worker_that_held_the_task(store: Any) -> None:
+    c = store.create_campaign("A", "g", "active")
+    held = _stuck(store, c, "worker-3", 3)
+    unheld = store.create_task(c.id, "reply_comment", "low", GOAL, status="in_progress",
+                               created_at=datetime.now(UTC) - timedelta(hours=3))  # fmt: skip
+    cut_off = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+    store.requeue_tasks(unchanged_since=cut_off, actor="janitor")
+    reasons = {t.id: store.task_history(t.id)[-1].reason for t in (held, unheld)}
+    assert reasons == {
+        held.id: "requeued from worker-3: in_progress unchanged since 2026-12-07 09:30:00 UTC",
+        unheld.id: "requeued: in_progress unchanged since 2026-12-07 09:30:00 UTC",
+    }

@@ -50,9 +50,7 @@ class RecoveryCalls(EntityCalls, LifecycleCalls):
             )
         who = v.check_text(actor, "actor")
         stamp = since.astimezone(UTC)  # the history says UTC, whatever offset was given
-        why = inputs.optional_text(reason, "reason", max_len=v.MAX_TEXT) or (
-            f"requeued: in_progress unchanged since {stamp:%Y-%m-%d %H:%M:%S} UTC"
-        )
+        given = inputs.optional_text(reason, "reason", max_len=v.MAX_TEXT)
         worker = inputs.optional_text(assigned_worker_id, "assigned_worker_id")
         if campaign_id is not None:
             key = v.check_uuid(campaign_id, "campaign_id")
@@ -83,7 +81,7 @@ class RecoveryCalls(EntityCalls, LifecycleCalls):
                 "task_version": task.version,
                 "since": since,
                 "actor": who,
-                "reason": why,
+                "reason": given or _default_reason(task, stamp),
             }
             with self._connection() as conn:
                 try:
@@ -96,3 +94,10 @@ class RecoveryCalls(EntityCalls, LifecycleCalls):
             if progress is not None:
                 progress(1)
         return Requeue(found=found, requeued=requeued, skipped=skipped)
+
+
+def _default_reason(task: Task, since: datetime) -> str:
+    """The history's reason when none is given: since when the task was silent, and the Worker
+    that held it (the next claim replaces `assigned_worker_id`; the history keeps it)."""
+    held = f" from {task.assigned_worker_id}" if task.assigned_worker_id else ""
+    return f"requeued{held}: in_progress unchanged since {since:%Y-%m-%d %H:%M:%S} UTC"
