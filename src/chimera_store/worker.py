@@ -31,6 +31,9 @@ async def heartbeats(
     block is cancelled and that StaleState is raised from the `async with`, so the Worker stops
     at once instead of finishing work whose submission would be refused. A database that does
     not answer for one beat is logged and tried again at the next; the block goes on.
+
+    Pass the store itself, not a `transaction()`'s: each beat must commit on its own to be seen
+    by a janitor, and inside a transaction it would wait for the transaction's end.
     """
     if not every > 0:  # NaN too
         raise InvalidInput("every", f"must be a positive number of seconds, not {every!r}")
