@@ -13,10 +13,12 @@ from chimera_store.store import AsyncStore, Store
 
 
 def _end_store_sessions(url: str) -> int:
-    """The server ends every session the store opened on this database (a restart, say)."""
+    """The server ends every session the store opened on this database (a restart, say), and
+    each is gone when this returns (the timeout form waits for the backend to exit: without it
+    a ping could check out a connection whose end had not reached the client yet)."""
     with psycopg.connect(url, autocommit=True) as admin:
         row = admin.execute(
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
             "WHERE datname = current_database() AND application_name = 'chimera-store'"
         ).fetchone()
     assert row is not None
