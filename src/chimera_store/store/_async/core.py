@@ -141,14 +141,28 @@ class StoreCore:
         """One round trip to the database, as any call makes it (a pool connection checked out,
         a statement, the answer): the milliseconds it took. For a service's readiness or
         liveness probe: a database that does not answer raises what any call would
-        (DatabaseUnavailable, ConnectionLost), after the pool's own wait at most."""
+        (DatabaseUnavailable, ConnectionLost), after the pool's own wait at most.
+
+        A pooled connection the server ended just before (a restart) fails before its end was
+        seen: the ping then replaces the pool's idle connections (a restart ended them all, as
+        the checkout's check assumes) and tries once more on a new one, so a probe does not
+        report a database down that answers (a `SELECT 1` is safe to repeat)."""
         start = time.perf_counter()
+        try:
+            await self._ping_once()
+        except ConnectionLost:
+            if self._pool is None:  # one connection: nothing to replace it with
+                raise
+            await self._pool.drain()
+            await self._ping_once()
+        return (time.perf_counter() - start) * 1000
+
+    async def _ping_once(self) -> None:
         async with self._connection() as conn:
             try:
                 await conn.execute(query("ping"))
             except psycopg.Error as exc:
                 raise translate(exc) from None
-        return (time.perf_counter() - start) * 1000
 
     def pool_stats(self) -> dict[str, int]:
         """The pool's counters, for a service's metrics: psycopg_pool's `get_stats()`
