@@ -10,13 +10,13 @@ from alembic import command
 
 from chimera_store.errors import IncompatibleSchema, InvalidInput
 from chimera_store.migrator import (
-    _run_alembic,
     alembic_config,
     current_revisions,
     ensure_known_revisions,
     existing_tables,
     head_revision,
     known_revisions,
+    run_alembic,
 )
 
 
@@ -42,7 +42,7 @@ def render_sql(url: str | None = None, *, start: str | None = None, to: str = "h
             )
     output = io.StringIO()
     target = to if start == "base" else f"{start}:{to}"
-    _run_alembic(
+    run_alembic(
         lambda cfg, rev: command.upgrade(cfg, rev, sql=True),
         alembic_config(output=output),
         target,
@@ -78,7 +78,7 @@ def render_downgrade_sql(
     if target == start:
         return ""
     output = io.StringIO()
-    _run_alembic(
+    run_alembic(
         lambda cfg, rev: command.downgrade(cfg, rev, sql=True),
         alembic_config(output=output, allow_data_loss=allow_data_loss),
         f"{start}:{target}",

@@ -213,7 +213,7 @@ def ensure_known_revisions(revisions: list[str]) -> None:
         ) from None
 
 
-def _run_alembic(step: Any, cfg: Config, revision: str) -> None:
+def run_alembic(step: Any, cfg: Config, revision: str) -> None:
     """Alembic's own refusals (an unknown or unreachable target) are the caller's input."""
     try:
         step(cfg, revision)
@@ -315,7 +315,7 @@ def migrate(
                         blockers,
                     )
                 adopting = True
-        _run_alembic(command.upgrade, alembic_config(conn, url=url, settings=settings), to)
+        run_alembic(command.upgrade, alembic_config(conn, url=url, settings=settings), to)
         after = current_revisions(driver)
         if adopting and after == [head_revision()]:
             diffs = schema_contract.differences(
@@ -344,7 +344,7 @@ def downgrade(
         before = current_revisions(driver)
         ensure_known_revisions(before)
         cfg = alembic_config(conn, url=url, settings=settings, allow_data_loss=allow_data_loss)
-        _run_alembic(command.downgrade, cfg, revision)
+        run_alembic(command.downgrade, cfg, revision)
         after = current_revisions(driver)
     return MigrationOutcome(before=before, after=after)
 

@@ -21,22 +21,28 @@ from chimera_store.store import AsyncStore
 FULL = os.environ.get("CHIMERA_STRESS") == "full"
 
 
+async def _held_tasks(store: AsyncStore, name: str, tasks: int, workers: int) -> list[Any]:
+    """`tasks` tasks of a new campaign, in progress for two hours, held by `workers` Workers in
+    turn (w0, w1, ...)."""
+    c = await store.create_campaign(name, "g", "active")
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
+    return [
+        await store.create_task(
+            c.id,
+            "generate_content",
+            "low",
+            {"goal_description": "g"},
+            status="in_progress",
+            assigned_worker_id=f"w{i % workers}",
+            created_at=long_ago,
+        )
+        for i in range(tasks)
+    ]
+
+
 async def _race(url: str, tasks: int, workers: int) -> tuple[Any, Counter[str]]:
     async with await AsyncStore.open(url, min_size=4, max_size=workers + 2) as store:
-        c = await store.create_campaign("Race", "g", "active")
-        long_ago = datetime.now(UTC) - timedelta(hours=2)
-        held = [
-            await store.create_task(
-                c.id,
-                "generate_content",
-                "low",
-                {"goal_description": "g"},
-                status="in_progress",
-                assigned_worker_id=f"w{i % workers}",
-                created_at=long_ago,
-            )
-            for i in range(tasks)
-        ]
+        held = await _held_tasks(store, "Race", tasks, workers)
         outcomes: Counter[str] = Counter()
 
         async def worker(n: int) -> None:
@@ -86,20 +92,7 @@ async def _heartbeats(url: str, tasks: int, workers: int, window: float) -> dict
     """Live Workers beat every task they hold, dead ones do not; a janitor requeues what has
     not moved nor beaten for `window` seconds, again and again, for twice the window."""
     async with await AsyncStore.open(url, min_size=4, max_size=workers + 2) as store:
-        c = await store.create_campaign("Beats", "g", "active")
-        long_ago = datetime.now(UTC) - timedelta(hours=2)
-        held = [
-            await store.create_task(
-                c.id,
-                "generate_content",
-                "low",
-                {"goal_description": "g"},
-                status="in_progress",
-                assigned_worker_id=f"w{i % workers}",
-                created_at=long_ago,
-            )
-            for i in range(tasks)
-        ]
+        held = await _held_tasks(store, "Beats", tasks, workers)
         live = {f"w{n}" for n in range(0, workers, 2)}  # every other Worker is alive
         stop = asyncio.Event()
         beats: Counter[str] = Counter()

@@ -231,13 +231,17 @@ def print_record(record: Any) -> None:
 
 
 def _show(
-    record: Any, history: list[Any], as_json: bool, extra: dict[str, Any] | None = None
+    record: Any,
+    history: list[Any],
+    as_json: bool,
+    counts: dict[str, dict[str, int]] | None = None,
 ) -> None:
+    """A record, counts of what it holds (e.g. `assets_by_status`), and its history."""
     if as_json:
-        print_json({**to_dict(record), **(extra or {}), "history": [to_dict(h) for h in history]})
+        print_json({**to_dict(record), **(counts or {}), "history": [to_dict(h) for h in history]})
         return
     print_record(record)
-    for key, value in (extra or {}).items():
+    for key, value in (counts or {}).items():
         out.print(f"{key.replace('_', ' ')}: {_counts(value)}", markup=False)
     if not history:
         out.print("status history: none (no move since it was created)", style="italic")

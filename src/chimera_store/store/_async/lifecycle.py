@@ -259,19 +259,9 @@ class LifecycleCalls(StoreCore):
         """
         key = v.check_uuid(task_id, "task_id")
         params = {"task_id": key, "task_version": v.check_version(task_version, "task_version")}
-        async with self._connection() as conn:
-            try:
-                cur = await conn.execute(query("heartbeat_task"), params)
-                row = await cur.fetchone()
-                if row is not None:
-                    return cast(datetime, row[0])
-                cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(query("judge_commit_state"), params)
-                state = await cur.fetchone()
-            except psycopg.Error as exc:
-                raise translate(exc) from None
-        if state is None:
-            raise NotFound("task", key)
+        row, state = await self._compare_and_set(query("heartbeat_task"), params)
+        if row is not None:
+            return cast(datetime, row["heartbeat_at"])
         raise StaleState(
             f"refused a stale heartbeat of task {key}: task is {state['task_status']} at version "
             f"{state['task_version']} (expected in_progress at {task_version})",
@@ -327,7 +317,8 @@ class LifecycleCalls(StoreCore):
     async def _compare_and_set(
         self, statement: str, params: dict[str, Any], *, strays_in: str | None = None
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """Run a task's compare-and-set statement (the Judge's, the Worker's submission): its row,
+        """Run a task's compare-and-set statement (the Judge's, the Worker's submission or
+        heartbeat): its row,
         or none and the task's and campaign's state then (read on the same connection, to say
         why it was refused; with `strays_in` a status, under "strays" those of
         `params["asset_ids"]` that are not the task's assets in it); NotFound for no such task."""
