@@ -320,6 +320,26 @@ COPY tasks (id, campaign_id, task_type, priority, status, context, assigned_work
             created_at)
 FROM STDIN (FORMAT BINARY);
 
+-- name: purge_lock_campaign
+-- A purge locks what it deletes, parents first, before deleting anything: the campaign (no new
+-- agent or task: their foreign keys wait), then its agents and tasks (no new asset, history or
+-- move), then its assets (no move). Each lock is its own statement, so each sees what was
+-- committed before the previous one took hold. Without them a writer committing between two of
+-- the deletes (a new asset after the assets went) made the purge fail as a delete refused, and
+-- deleting children first took locks in the opposite order to the Judge's commit (campaign,
+-- then task, then assets): a deadlock. Writers now wait for the purge and find no parent.
+-- (Counted, so a campaign of a million assets does not send a million ids to the client.)
+SELECT count(*) FROM (SELECT 1 FROM campaigns WHERE id = %(id)s FOR UPDATE) locked;
+
+-- name: purge_lock_agents
+SELECT count(*) FROM (SELECT 1 FROM agents WHERE campaign_id = %(id)s FOR UPDATE) locked;
+
+-- name: purge_lock_tasks
+SELECT count(*) FROM (SELECT 1 FROM tasks WHERE campaign_id = %(id)s FOR UPDATE) locked;
+
+-- name: purge_lock_assets
+SELECT count(*) FROM (SELECT 1 FROM video_assets WHERE campaign_id = %(id)s FOR UPDATE) locked;
+
 -- name: purge_asset_history
 DELETE FROM asset_status_history h USING video_assets a
 WHERE a.id = h.asset_id AND a.campaign_id = %(id)s;
@@ -350,6 +370,18 @@ WHERE t.status = 'complete' AND t.created_at < %(before)s
 ORDER BY t.created_at, t.id
 LIMIT %(batch)s
 FOR UPDATE OF t SKIP LOCKED;
+
+-- name: clean_still_finished
+-- The candidates again, once locked. A statement sees the rows as they were when it began, so
+-- an asset added to a candidate after clean_candidates began but before it locked the task
+-- was not seen there and would be deleted with the task, though nothing finished it. Locked,
+-- a task takes no new asset until this transaction ends (the asset's foreign key waits), and
+-- this later statement sees every asset committed before.
+SELECT t.id FROM tasks t
+WHERE t.id = ANY(%(ids)s)
+  AND NOT EXISTS (SELECT 1 FROM video_assets a
+                  WHERE a.task_id = t.id AND a.status NOT IN ('published', 'rejected'))
+ORDER BY t.created_at, t.id;
 
 -- name: clean_count
 SELECT count(*) AS tasks, coalesce(sum(

@@ -95,6 +95,13 @@ class BulkCalls(StoreCore):
         async with self._connection() as conn:
             try:
                 async with conn.transaction():
+                    for name in (
+                        "purge_lock_campaign",
+                        "purge_lock_agents",
+                        "purge_lock_tasks",
+                        "purge_lock_assets",
+                    ):
+                        await conn.execute(query(name), {"id": key})
                     for field, name in (
                         ("asset_history", "purge_asset_history"),
                         ("task_history", "purge_task_history"),

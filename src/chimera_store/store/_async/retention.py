@@ -58,9 +58,11 @@ class RetentionCalls(StoreCore):
                         cur = await conn.execute(
                             query("clean_candidates"), {"before": before, "batch": batch_size}
                         )
-                        ids = [r[0] for r in await cur.fetchall()]
-                        if not ids:
+                        found = [r[0] for r in await cur.fetchall()]
+                        if not found:
                             break
+                        cur = await conn.execute(query("clean_still_finished"), {"ids": found})
+                        ids = [r[0] for r in await cur.fetchall()]
                         if archive is not None:
                             cur = await conn.execute(query("clean_archive"), {"ids": ids})
                             for (record,) in await cur.fetchall():
@@ -75,6 +77,6 @@ class RetentionCalls(StoreCore):
                             totals[key] += cur.rowcount
                 except psycopg.Error as exc:
                     raise translate(exc) from None
-            if progress is not None:
+            if progress is not None and ids:  # none: every candidate took an asset meanwhile
                 progress(len(ids))
         return CleanCounts(**totals)

@@ -97,6 +97,13 @@ class BulkCalls(StoreCore):
         with self._connection() as conn:
             try:
                 with conn.transaction():
+                    for name in (
+                        "purge_lock_campaign",
+                        "purge_lock_agents",
+                        "purge_lock_tasks",
+                        "purge_lock_assets",
+                    ):
+                        conn.execute(query(name), {"id": key})
                     for field, name in (
                         ("asset_history", "purge_asset_history"),
                         ("task_history", "purge_task_history"),

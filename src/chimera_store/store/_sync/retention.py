@@ -60,9 +60,11 @@ class RetentionCalls(StoreCore):
                         cur = conn.execute(
                             query("clean_candidates"), {"before": before, "batch": batch_size}
                         )
-                        ids = [r[0] for r in cur.fetchall()]
-                        if not ids:
+                        found = [r[0] for r in cur.fetchall()]
+                        if not found:
                             break
+                        cur = conn.execute(query("clean_still_finished"), {"ids": found})
+                        ids = [r[0] for r in cur.fetchall()]
                         if archive is not None:
                             cur = conn.execute(query("clean_archive"), {"ids": ids})
                             for (record,) in cur.fetchall():
@@ -77,6 +79,6 @@ class RetentionCalls(StoreCore):
                             totals[key] += cur.rowcount
                 except psycopg.Error as exc:
                     raise translate(exc) from None
-            if progress is not None:
+            if progress is not None and ids:  # none: every candidate took an asset meanwhile
                 progress(len(ids))
         return CleanCounts(**totals)
