@@ -128,7 +128,7 @@ def translate(exc: psycopg.Error) -> ChimeraError:
         return InvalidInput(diag.column_name or "value", "is required")
     if isinstance(exc, pg.UniqueViolation):
         return InvalidInput(_field_of_unique(detail), f"already exists ({detail})")
-    if isinstance(exc, pg.InvalidTextRepresentation | pg.DataException):
+    if isinstance(exc, psycopg.DataError):  # SQLSTATE class 22 (pg.DataException is 22000 alone)
         return InvalidInput("value", diag.message_primary or str(exc))
     if isinstance(exc, pg.UndefinedTable | pg.UndefinedColumn | pg.UndefinedFunction):
         return SchemaError(
