@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from uuid import UUID
 
-from chimera_store.errors import ConnectionLost, DatabaseUnavailable, InvalidInput, StaleState
+from chimera_store import validation as v
+from chimera_store.errors import ChimeraError, InvalidInput, NotFound, StaleState
 from chimera_store.store import AsyncStore
 
 _log = logging.getLogger("chimera_store.worker")
@@ -27,31 +28,37 @@ async def heartbeats(
         async with heartbeats(store, task.id, task_version=claimed.version):
             await render(task)
 
-    If a heartbeat is refused (the task was taken back or claimed again: StaleState), the
-    block is cancelled and that StaleState is raised from the `async with`, so the Worker stops
-    at once instead of finishing work whose submission would be refused. A database that does
-    not answer for one beat is logged and tried again at the next; the block goes on.
+    If a heartbeat is refused (the task was taken back or claimed again: StaleState; or
+    purged: NotFound), the block is cancelled and that error is raised from the `async with`,
+    so the Worker stops at once instead of finishing work whose submission would be refused.
+    Any other failed beat (the database not answering, a lock held past `lock_timeout`, a
+    failover's read-only moment) is logged and tried again at the next; the block goes on.
 
     Pass the store itself, not a `transaction()`'s: each beat must commit on its own to be seen
     by a janitor, and inside a transaction it would wait for the transaction's end.
     """
     if not every > 0:  # NaN too
         raise InvalidInput("every", f"must be a positive number of seconds, not {every!r}")
+    # Checked here, not at the first beat: a beat's errors are only logged.
+    v.check_uuid(task_id, "task_id")
+    v.check_version(task_version, "task_version")
     worker = asyncio.current_task()
     assert worker is not None  # an `async with` runs in a task
-    refused: list[StaleState] = []
+    refused: list[ChimeraError] = []
 
     async def beat() -> None:
         while True:
             await asyncio.sleep(every)
             try:
                 await store.heartbeat_task(task_id, task_version=task_version)
-            except StaleState as exc:
+            except (StaleState, NotFound) as exc:
                 refused.append(exc)
                 worker.cancel()
                 return
-            except (ConnectionLost, DatabaseUnavailable) as exc:
-                # One missed beat is not death: the requeue window spans several.
+            except ChimeraError as exc:
+                # One missed beat is not death: the requeue window spans several. (It used to
+                # end the beats for good on anything but a lost connection, and surface only
+                # when the block ended.)
                 _log.warning("heartbeat of task %s not sent: %s", task_id, exc)
 
     beater = asyncio.create_task(beat())

@@ -4,13 +4,17 @@ the work stopped the moment the task is taken back."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
-from chimera_store import InvalidInput, StaleState
+from chimera_store import InvalidInput, NotFound, StaleState
+from chimera_store.ids import new_id as uuid7
 from chimera_store.store import AsyncStore
 from chimera_store.worker import heartbeats
 
@@ -85,5 +89,86 @@ def test_the_callers_own_cancel_is_not_taken_for_a_refusal(db_url: str) -> None:
                 async with heartbeats(store, task.id, task_version=task.version, every=0):
                     pass
             assert info.value.field == "every"
+
+    asyncio.run(run())
+
+
+def test_a_beat_held_up_is_logged_and_the_beats_go_on(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The store waits at most 100 ms for a row lock; an operator's transaction holds the task's
+    # row for 0.5 s, so the beats in between fail (StatementCancelled). They used to end the
+    # beats for good, silently, and raise from the `async with` once the work was done.
+    url = make_conninfo(db_url, options="-c lock_timeout=100ms")
+
+    async def run() -> None:
+        async with await AsyncStore.open(url, max_size=3) as store:
+            task = await _claimed(store)
+            async with await psycopg.AsyncConnection.connect(db_url) as operator:
+                held = await operator.execute(
+                    "SELECT heartbeat_at FROM tasks WHERE id = %s FOR UPDATE", (task.id,)
+                )
+                before = await held.fetchone()
+                async with heartbeats(store, task.id, task_version=task.version, every=0.05):
+                    await asyncio.sleep(0.5)  # the beats meet the lock
+                    await operator.rollback()
+                    await asyncio.sleep(0.3)  # and then go through again
+            assert before is not None and before[0] is None
+            beaten = await store.get_task(task.id)
+            assert beaten.heartbeat_at is not None and beaten.version == task.version
+            assert (await store.submit_task(task.id, task_version=task.version, actor="w1")).task
+
+    with caplog.at_level(logging.WARNING, logger="chimera_store.worker"):
+        asyncio.run(run())
+    missed = [r.getMessage() for r in caplog.records if r.name == "chimera_store.worker"]
+    assert missed and all("not sent" in m and "lock timeout" in m for m in missed), missed
+
+
+def test_a_beat_over_a_lost_connection_is_logged_and_the_work_goes_on(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Over one connection nothing replaces it: every beat after the server ends the session
+    # fails with ConnectionLost; the Worker's render is not cut short for that.
+    async def run() -> None:
+        async with await AsyncStore.open(db_url, max_size=3) as store:
+            task = await _claimed(store)
+        conn = await psycopg.AsyncConnection.connect(db_url, autocommit=True)
+        single = AsyncStore(conn)
+        pid = conn.info.backend_pid
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+        async with heartbeats(single, task.id, task_version=task.version, every=0.05):
+            await asyncio.sleep(0.3)
+        await conn.close()
+
+    with caplog.at_level(logging.WARNING, logger="chimera_store.worker"):
+        asyncio.run(run())
+    missed = [r.getMessage() for r in caplog.records if r.name == "chimera_store.worker"]
+    assert len(missed) >= 2 and all("not sent" in m for m in missed), missed
+
+
+def test_a_purged_task_stops_the_work_with_not_found(db_url: str) -> None:
+    async def run() -> None:
+        async with await AsyncStore.open(db_url, max_size=3) as store:
+            task = await _claimed(store)
+            with pytest.raises(NotFound) as info:
+                async with heartbeats(store, task.id, task_version=task.version, every=0.05):
+                    await store.purge_campaign(task.campaign_id)
+                    await asyncio.sleep(30)  # cut short at the next beat
+            assert info.value.entity == "task"
+
+    started = time.monotonic()
+    asyncio.run(run())
+    assert time.monotonic() - started < 5
+
+
+def test_a_bad_task_id_or_version_is_refused_before_any_work(db_url: str) -> None:
+    async def run() -> None:
+        async with await AsyncStore.open(db_url, max_size=1) as store:
+            for task_id, version, field in (("nope", 1, "task_id"), (uuid7(), -1, "task_version")):
+                with pytest.raises(InvalidInput) as info:
+                    async with heartbeats(store, task_id, task_version=version):
+                        raise AssertionError("the block ran")
+                assert info.value.field == field
 
     asyncio.run(run())
