@@ -6,6 +6,7 @@ import importlib.metadata
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -458,6 +459,49 @@ def test_output_into_a_closed_pipe_ends_quietly(seeded: str, as_json: bool) -> N
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141, stderr
     assert stderr == ""
+
+
+def test_ctrl_c_during_an_import_ends_with_130_and_writes_nothing(
+    db_url: str, tmp_path: Path
+) -> None:
+    # An operator's Ctrl-C while an import's COPY runs: one line, exit 130, no traceback, and
+    # the import's transaction rolled back (all or nothing holds when cut short, too).
+    with Store.open(db_url, max_size=1) as store:
+        c = store.create_campaign("Interrupted", "g", "active")
+        a = store.create_agent(c.id, "a/SOUL.md", "r")
+        t = store.create_task(c.id, "generate_content", "low", {"goal_description": "g"})
+    line = json.dumps(
+        {"agent_id": str(a.id), "task_id": str(t.id), "platform": "tiktok", "tier": "tier1"}
+        | {"character_reference_id": "r", "metadata": {"resolution": "1080x1920"}}
+    )
+    source = tmp_path / "assets.jsonl"
+    source.write_text((line + "\n") * 400_000)
+    proc = subprocess.Popen(
+        [*CLI, "assets", "import", str(source)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CHIMERA_DATABASE_URL": db_url},
+    )
+    with psycopg.connect(db_url, autocommit=True) as watcher:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            copying = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%%' "
+                "AND state = 'active' AND datname = current_database()"
+            ).fetchone()
+            if copying and copying[0]:
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the import's COPY was never seen running")
+        time.sleep(0.2)  # well into the COPY
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130, stderr
+        assert stderr == "error: interrupted\n"
+        count = watcher.execute("SELECT count(*) FROM video_assets WHERE task_id = %s", (t.id,))
+        assert count.fetchone() == (0,)
 
 
 def test_lists_take_a_time_window(db_url: str) -> None:
