@@ -1029,6 +1029,24 @@ def test_open_reports_a_refused_login_at_once(db_url: str) -> None:
         assert str(error).startswith("login refused:") and REFUSED_PASSWORD not in str(error)
 
 
+def test_open_waits_connect_timeout_for_an_unreachable_server_then_says_so() -> None:
+    """Nothing listens on the port: not final (a service may start before its database), so the
+    pool keeps trying for connect_timeout; then the error says why, not "pool timeout"."""
+    url = "postgresql://postgres@127.0.0.1:1/postgres"
+    for flavour in ("sync", "async"):
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailable) as info:
+            if flavour == "sync":
+                Store.open(url, connect_timeout=1.5)
+            else:
+                with asyncio.Runner() as runner:
+                    runner.run(AsyncStore.open(url, connect_timeout=1.5))
+        waited = time.monotonic() - started
+        assert 1.4 < waited < 30, (flavour, waited)
+        assert str(info.value).startswith("cannot reach the database:"), str(info.value)
+        assert "refused" in str(info.value), str(info.value)
+
+
 def test_pool_exhausted_by_calling_the_store_inside_its_transaction(db_url: str) -> None:
     # A common mistake: `store.x()` instead of `tx.x()` inside `store.transaction()` waits for a
     # second connection. The error says so (it said only "pool timeout").
