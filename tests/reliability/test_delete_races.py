@@ -17,8 +17,10 @@ parent.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +29,7 @@ from psycopg import sql
 
 from chimera_store import NotFound, ParentNotFound
 from chimera_store.records import CleanCounts, PurgeCounts
-from chimera_store.store import Store
+from chimera_store.store import AsyncStore, Store
 
 GOAL = {"goal_description": "post"}
 FILLER = 40_000  # complete tasks each holding an approved asset: checked, never candidates
@@ -176,3 +178,49 @@ def test_purge_waits_for_a_writer_under_way_and_then_refuses_later_ones(db_url: 
                     (c.id,),
                 ).fetchone()
                 assert row == (0,), table
+
+
+def test_a_purge_racing_judges_succeeds_every_time(db_url: str) -> None:
+    # Six Judges commit a campaign's tasks (task, three assets, four history rows each) while an
+    # operator purges it. Before the locks every purge failed as HasChildren (a Judge's history
+    # row committed between two of its deletes), 15 of 15 in a trial; a Judge that comes after
+    # the purge finds no task.
+    async def round_(store: AsyncStore, outcomes: Counter[str]) -> None:
+        c = await store.create_campaign("Judged while purged", "g", "active")
+        a = await store.create_agent(c.id, "a/SOUL.md", "r")
+        tasks = []
+        for _ in range(60):
+            t = await store.create_task(c.id, "generate_content", "low", GOAL, status="review")
+            for _ in range(3):
+                await store.create_asset(a.id, t.id, "tiktok", "tier1", "r", status="judge_pending")
+            tasks.append(t)
+
+        async def judge(mine: list[Any]) -> None:
+            for t in mine:
+                try:
+                    await store.judge_commit(
+                        t.id, campaign_version=c.version, task_version=t.version, actor="j"
+                    )
+                    outcomes["committed"] += 1
+                except NotFound:
+                    outcomes["not found"] += 1
+
+        async def purge() -> None:
+            await asyncio.sleep(0.01)  # amid the commits
+            counts = await store.purge_campaign(c.id)
+            assert (counts.campaigns, counts.tasks, counts.video_assets) == (1, 60, 180)
+            outcomes["purged"] += 1
+
+        await asyncio.gather(*(judge(tasks[k::6]) for k in range(6)), purge())
+
+    async def run() -> Counter[str]:
+        outcomes: Counter[str] = Counter()
+        async with await AsyncStore.open(db_url, max_size=8) as store:
+            for _ in range(4):
+                await round_(store, outcomes)
+        return outcomes
+
+    outcomes = asyncio.run(run())
+    assert outcomes["purged"] == 4
+    assert outcomes["committed"] + outcomes["not found"] == 4 * 60
+    assert outcomes["committed"] and outcomes["not found"], outcomes  # they did overlap
