@@ -56,9 +56,8 @@ async def heartbeats(
                 worker.cancel()
                 return
             except ChimeraError as exc:
-                # One missed beat is not death: the requeue window spans several. (It used to
-                # end the beats for good on anything but a lost connection, and surface only
-                # when the block ended.)
+                # One missed beat is not death: the requeue window spans several. Whatever the
+                # cause, the loop must go on: a beater that died would stop beating silently.
                 _log.warning("heartbeat of task %s not sent: %s", task_id, exc)
 
     beater = asyncio.create_task(beat())

@@ -325,9 +325,10 @@ FROM STDIN (FORMAT BINARY);
 -- agent or task: their foreign keys wait), then its agents and tasks (no new asset, history or
 -- move), then its assets (no move). Each lock is its own statement, so each sees what was
 -- committed before the previous one took hold. Without them a writer committing between two of
--- the deletes (a new asset after the assets went) made the purge fail as a delete refused, and
--- deleting children first took locks in the opposite order to the Judge's commit (campaign,
--- then task, then assets): a deadlock. Writers now wait for the purge and find no parent.
+-- the deletes (a new asset after the assets went, a Judge's history row after the history went)
+-- made the purge fail as a delete refused, and deleting children first took locks in the
+-- opposite order to the Judge's commit (campaign, then task, then assets), which can deadlock.
+-- Writers now wait for the purge and find no parent.
 -- (Counted, so a campaign of a million assets does not send a million ids to the client.)
 SELECT count(*) FROM (SELECT 1 FROM campaigns WHERE id = %(id)s FOR UPDATE) locked;
 
