@@ -319,6 +319,39 @@ def test_check_reports_drift(db_url: str) -> None:
     assert result.returncode == 1 and "video_assets_agent_id_idx" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("ddl", "said"),
+    [
+        # A DBA's hand edits that the migrations did not make; each kind named in its words.
+        (
+            "ALTER TABLE tasks ALTER COLUMN priority DROP NOT NULL",
+            "tasks: column priority is text, expected text NOT NULL",
+        ),
+        (
+            "ALTER TABLE video_assets DROP CONSTRAINT video_assets_tier_check",
+            "video_assets: constraint video_assets_tier_check missing",
+        ),
+        ("DROP TABLE asset_status_history", "table asset_status_history: missing"),
+        (
+            "CREATE OR REPLACE FUNCTION chimera_bump_version() RETURNS trigger "
+            "LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$",
+            "function chimera_bump_version(): body differs from this version's",
+        ),
+        (
+            "DROP FUNCTION chimera_asset_campaign() CASCADE",
+            "function chimera_asset_campaign(): missing",
+        ),
+    ],
+)
+def test_check_names_each_kind_of_drift(db_url: str, ddl: str, said: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        conn.execute(ddl)
+    diffs = schema_state.check(db_url)
+    assert any(said in d for d in diffs), diffs
+    result = run_cli("check", url=db_url)
+    assert result.returncode == 1 and said in result.stderr, result.stderr
+
+
 def test_status_json(db_url: str) -> None:
     result = run_cli("status", "--json", url=db_url)
     assert result.returncode == 0, result.stderr
