@@ -1047,6 +1047,28 @@ def test_open_waits_connect_timeout_for_an_unreachable_server_then_says_so() -> 
         assert "refused" in str(info.value), str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"min_size": 5, "max_size": 2}, "max_size"),  # was psycopg_pool's bare ValueError
+        ({"max_size": 0}, "max_size"),
+        ({"min_size": -1}, "min_size"),
+        ({"max_size": "3"}, "max_size"),  # was a TypeError
+        ({"connect_timeout": 0}, "connect_timeout"),  # was "timed out connecting"
+        ({"connect_timeout": float("nan")}, "connect_timeout"),  # was a ValueError
+        ({"max_idle": -5}, "max_idle"),  # was accepted
+        ({"prepare_threshold": -1}, "prepare_threshold"),
+        ({"schema_wait": "soon"}, "schema_wait"),
+    ],
+)
+def test_open_names_a_bad_setting(db_url: str, settings: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        Store.open(db_url, **settings)
+    with pytest.raises(InvalidInput) as info_async, asyncio.Runner() as runner:
+        runner.run(AsyncStore.open(db_url, **settings))
+    assert info.value.field == info_async.value.field == field
+
+
 def test_pool_exhausted_by_calling_the_store_inside_its_transaction(db_url: str) -> None:
     # A common mistake: `store.x()` instead of `tx.x()` inside `store.transaction()` waits for a
     # second connection. The error says so (it said only "pool timeout").

@@ -5,6 +5,7 @@ Shared by the async and sync stores so that neither holds logic of its own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -423,3 +424,28 @@ def move_statement(some_assets: bool) -> str:
     """A task's move with its assets (submission, rejection), for all of the task's assets in
     the move's starting status or only `asset_ids`."""
     return _with_assets("move_task_with_assets", some_assets, sql.Placeholder("asset_from"))
+
+
+def check_pool_settings(
+    min_size: Any,
+    max_size: Any,
+    connect_timeout: Any,
+    max_idle: Any,
+    prepare_threshold: Any,
+    schema_wait: Any,
+) -> None:
+    """`open()`'s settings, each named when wrong: psycopg_pool would raise a bare ValueError or
+    TypeError for some, and take a timeout of 0 or less as "the database timed out"."""
+    v.check_int(min_size, "min_size", 0, 10_000)
+    v.check_int(max_size, "max_size", max(1, min_size), 10_000)
+    for value, field in ((connect_timeout, "connect_timeout"), (max_idle, "max_idle")):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInput(field, f"must be a positive number of seconds, not {value!r}")
+        if not 0 < value < math.inf:  # NaN too
+            raise InvalidInput(field, f"must be a positive number of seconds, not {value!r}")
+    if isinstance(schema_wait, bool) or not isinstance(schema_wait, int | float):
+        raise InvalidInput("schema_wait", f"must be 0 or more seconds, not {schema_wait!r}")
+    if not schema_wait >= 0:  # NaN too
+        raise InvalidInput("schema_wait", f"must be 0 or more seconds, not {schema_wait!r}")
+    if prepare_threshold is not None:
+        v.check_int(prepare_threshold, "prepare_threshold", 0, 1_000_000)

@@ -21,7 +21,6 @@ from chimera_store.dberrors import connect_failure_is_final, translate, translat
 from chimera_store.errors import (
     ConnectionLost,
     DatabaseUnavailable,
-    InvalidInput,
     NotFound,
     SchemaError,
 )
@@ -80,8 +79,9 @@ class StoreCore:
         With `check_schema`, a database without this version's migrations is refused at once
         (SchemaError) rather than at the first call that needs them; with `schema_wait`, only
         after waiting that many seconds for them (a service started beside its migration job)."""
-        if not schema_wait >= 0:  # NaN too
-            raise InvalidInput("schema_wait", f"must be 0 or more seconds, not {schema_wait!r}")
+        inputs.check_pool_settings(
+            min_size, max_size, connect_timeout, max_idle, prepare_threshold, schema_wait
+        )
         target_url = url or resolve_target().url
         # One direct attempt first: a refused login or a missing database is final, so it is
         # reported at once instead of after the pool has retried for `connect_timeout` seconds.
