@@ -1059,13 +1059,16 @@ def test_open_waits_connect_timeout_for_an_unreachable_server_then_says_so() -> 
         ({"max_idle": -5}, "max_idle"),  # was accepted
         ({"prepare_threshold": -1}, "prepare_threshold"),
         ({"schema_wait": "soon"}, "schema_wait"),
+        ({"max_idle": 2**70}, "max_idle"),  # crashed the pool's scheduler thread
+        ({"url": 5432}, "url"),  # was an AttributeError
     ],
 )
 def test_open_names_a_bad_setting(db_url: str, settings: dict[str, Any], field: str) -> None:
+    settings = {"url": db_url, **settings}
     with pytest.raises(InvalidInput) as info:
-        Store.open(db_url, **settings)
+        Store.open(**settings)
     with pytest.raises(InvalidInput) as info_async, asyncio.Runner() as runner:
-        runner.run(AsyncStore.open(db_url, **settings))
+        runner.run(AsyncStore.open(**settings))
     assert info.value.field == info_async.value.field == field
 
 

@@ -5,7 +5,6 @@ Shared by the async and sync stores so that neither holds logic of its own.
 
 from __future__ import annotations
 
-import math
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -426,6 +425,9 @@ def move_statement(some_assets: bool) -> str:
     return _with_assets("move_task_with_assets", some_assets, sql.Placeholder("asset_from"))
 
 
+_MAX_SECONDS = 30 * 24 * 3600
+
+
 def check_pool_settings(
     min_size: Any,
     max_size: Any,
@@ -441,8 +443,10 @@ def check_pool_settings(
     for value, field in ((connect_timeout, "connect_timeout"), (max_idle, "max_idle")):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidInput(field, f"must be a positive number of seconds, not {value!r}")
-        if not 0 < value < math.inf:  # NaN too
-            raise InvalidInput(field, f"must be a positive number of seconds, not {value!r}")
+        if not 0 < value <= _MAX_SECONDS:  # NaN too; past it the pool's clock overflows
+            raise InvalidInput(
+                field, f"must be a number of seconds above 0, at most {_MAX_SECONDS}, not {value!r}"
+            )
     if isinstance(schema_wait, bool) or not isinstance(schema_wait, int | float):
         raise InvalidInput("schema_wait", f"must be 0 or more seconds, not {schema_wait!r}")
     if not schema_wait >= 0:  # NaN too

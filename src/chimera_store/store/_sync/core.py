@@ -23,6 +23,7 @@ from chimera_store.dberrors import connect_failure_is_final, translate, translat
 from chimera_store.errors import (
     ConnectionLost,
     DatabaseUnavailable,
+    InvalidInput,
     NotFound,
     SchemaError,
 )
@@ -84,6 +85,8 @@ class StoreCore:
         inputs.check_pool_settings(
             min_size, max_size, connect_timeout, max_idle, prepare_threshold, schema_wait
         )
+        if url is not None and not isinstance(url, str):
+            raise InvalidInput("url", f"must be a libpq URL (a str), got {type(url).__name__}")
         target_url = url or resolve_target().url
         # One direct attempt first: a refused login or a missing database is final, so it is
         # reported at once instead of after the pool has retried for `connect_timeout` seconds.
