@@ -115,9 +115,16 @@ def translate(exc: psycopg.Error) -> ChimeraError:
                 "nothing is ever cascaded, purge the campaign instead"
             )
         failed = _same_campaign_key(exc)
+        if failed is not None and failed[0] == "video_assets_task_same_campaign_fkey":
+            # The asset's campaign_id is the task's own (its trigger reads it from the task; a
+            # campaign import, which gives it, maps this with outside_campaign first): the task
+            # was there for the trigger and gone for the key, deleted meanwhile (purge, clean).
+            return ParentNotFound("task", failed[1], "task_id", how="was deleted meanwhile")
         if failed is not None:
-            field = _SAME_CAMPAIGN[failed[0]]
-            return InvalidInput(field, "belongs to a different campaign than the asset's task")
+            return InvalidInput(
+                _SAME_CAMPAIGN[failed[0]],
+                "not an agent of the task's campaign (another campaign's, or deleted meanwhile)",
+            )
         match = _KEY_VALUE.search(detail)
         entity, field = _PARENTS.get(constraint, ("parent", "reference"))
         value = match.group("vals") if match else None

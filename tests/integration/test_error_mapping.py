@@ -9,6 +9,8 @@ field or entity it is about, never as a psycopg exception or the catch-all.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import psycopg
@@ -125,3 +127,53 @@ def test_anything_else_is_a_database_error_with_its_sqlstate(db_url: str) -> Non
     assert type(error) is DatabaseError, error
     assert error.message == "database error P0001: held for legal review"
     assert error.exit_code == 19
+
+
+def test_an_agent_of_another_campaign_is_invalid_input_on_agent_id(db_url: str) -> None:
+    with Store.open(db_url, max_size=1) as store:
+        c = store.create_campaign("Here", "g", "active")
+        t = store.create_task(c.id, "generate_content", "low", {"goal_description": "g"})
+        elsewhere = store.create_campaign("Elsewhere", "g", "active")
+        stranger = store.create_agent(elsewhere.id, "a/SOUL.md", "r")
+        with pytest.raises(InvalidInput) as info:
+            store.create_asset(stranger.id, t.id, "tiktok", "tier1", "r")
+    assert info.value.field == "agent_id" and "another campaign's" in info.value.reason
+
+
+def test_a_task_deleted_while_its_asset_is_written_is_parent_not_found(db_url: str) -> None:
+    # The asset's trigger reads the task (still there for it), its key then waits for the
+    # deleting transaction and finds the task gone. That was "task_id: belongs to a different
+    # campaign" (InvalidInput), seen when `clean` removed a task under a Worker's new asset.
+    with Store.open(db_url, max_size=2) as store:
+        c = store.create_campaign("Deleted under", "g", "active")
+        a = store.create_agent(c.id, "a/SOUL.md", "r")
+        t = store.create_task(c.id, "generate_content", "low", {"goal_description": "g"})
+        outcome: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                store.create_asset(a.id, t.id, "tiktok", "tier1", "r")
+            except BaseException as exc:  # the assertion below names it
+                outcome.append(exc)
+
+        writer = threading.Thread(target=write)
+        with psycopg.connect(db_url) as deleter, psycopg.connect(db_url, autocommit=True) as w:
+            deleter.execute("DELETE FROM tasks WHERE id = %s", (t.id,))
+            writer.start()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                row = w.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                ).fetchone()
+                if row is not None and row[0]:
+                    break
+                time.sleep(0.01)
+            else:
+                raise AssertionError("the asset's insert never waited for the delete")
+            deleter.commit()
+        writer.join(timeout=30)
+    (error,) = outcome
+    assert isinstance(error, ParentNotFound), error
+    assert (error.entity, error.field, str(error.entity_id)) == ("task", "task_id", str(t.id))
+    assert str(error) == f"task_id: task {t.id} was deleted meanwhile"

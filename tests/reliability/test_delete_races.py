@@ -195,18 +195,26 @@ def test_a_purge_racing_judges_succeeds_every_time(db_url: str) -> None:
                 await store.create_asset(a.id, t.id, "tiktok", "tier1", "r", status="judge_pending")
             tasks.append(t)
 
+        committed = 0
+        amid = asyncio.Event()  # six commits in: the purge goes, on any machine
+
         async def judge(mine: list[Any]) -> None:
+            nonlocal committed
             for t in mine:
                 try:
                     await store.judge_commit(
                         t.id, campaign_version=c.version, task_version=t.version, actor="j"
                     )
                     outcomes["committed"] += 1
+                    committed += 1
+                    if committed == 6:
+                        amid.set()
                 except NotFound:
                     outcomes["not found"] += 1
+                await asyncio.sleep(0.002)  # reading the next render: the commits stay spread
 
         async def purge() -> None:
-            await asyncio.sleep(0.01)  # amid the commits
+            await amid.wait()
             counts = await store.purge_campaign(c.id)
             assert (counts.campaigns, counts.tasks, counts.video_assets) == (1, 60, 180)
             outcomes["purged"] += 1
