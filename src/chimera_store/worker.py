@@ -42,6 +42,12 @@ async def heartbeats(
     # Checked here, not at the first beat: a beat's errors are only logged.
     v.check_uuid(task_id, "task_id")
     v.check_version(task_version, "task_version")
+    if store.in_transaction:
+        raise InvalidInput(
+            "store",
+            "a transaction()'s store: its beats would be seen only when the transaction ends "
+            "(and one that failed would abort it); pass the store itself",
+        )
     worker = asyncio.current_task()
     assert worker is not None  # an `async with` runs in a task
     refused: list[ChimeraError] = []

@@ -15,7 +15,7 @@ from psycopg.conninfo import make_conninfo
 
 from chimera_store import InvalidInput, NotFound, StaleState
 from chimera_store.ids import new_id as uuid7
-from chimera_store.store import AsyncStore
+from chimera_store.store import AsyncStore, Store
 from chimera_store.worker import heartbeats
 
 GOAL = {"goal_description": "g"}
@@ -172,3 +172,36 @@ def test_a_bad_task_id_or_version_is_refused_before_any_work(db_url: str) -> Non
                 assert info.value.field == field
 
     asyncio.run(run())
+
+
+def test_a_transactions_store_is_refused(db_url: str) -> None:
+    # Its beats would commit only with the transaction, unseen by any janitor meanwhile, and a
+    # failed one would abort the caller's transaction.
+    async def run() -> None:
+        async with await AsyncStore.open(db_url, max_size=2) as store:
+            task = await _claimed(store)
+            assert not store.in_transaction
+            async with store.transaction() as tx:
+                assert tx.in_transaction
+                with pytest.raises(InvalidInput) as info:
+                    async with heartbeats(tx, task.id, task_version=task.version):
+                        raise AssertionError("the block ran")
+                assert info.value.field == "store"
+                assert (await tx.get_task(task.id)).heartbeat_at is None  # still usable
+            async with heartbeats(store, task.id, task_version=task.version, every=0.05):
+                await asyncio.sleep(0.2)
+            assert (await store.get_task(task.id)).heartbeat_at is not None
+
+    asyncio.run(run())
+
+
+def test_in_transaction_says_whether_writes_wait_for_a_commit(db_url: str) -> None:
+    with Store.open(db_url, max_size=2) as store:
+        assert not store.in_transaction
+        with store.transaction() as tx:
+            assert tx.in_transaction
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert not Store(conn).in_transaction  # autocommit: each call commits
+    with psycopg.connect(db_url) as conn:
+        conn.execute("SELECT 1")
+        assert Store(conn).in_transaction  # a connection of the caller's, mid-transaction

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
 from psycopg.rows import args_row
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
@@ -204,6 +205,14 @@ class StoreCore:
             ) from None
         except psycopg.Error as exc:
             raise translate(exc) from None
+
+    @property
+    def in_transaction(self) -> bool:
+        """True for the store a `transaction()` block yields (or one over a connection inside a
+        transaction): what it writes is seen by others only when the transaction ends."""
+        return (
+            self._conn is not None and self._conn.info.transaction_status != TransactionStatus.IDLE
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Self]:

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import Connection
+from psycopg.pq import TransactionStatus
 from psycopg.rows import args_row
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
@@ -206,6 +207,14 @@ class StoreCore:
             ) from None
         except psycopg.Error as exc:
             raise translate(exc) from None
+
+    @property
+    def in_transaction(self) -> bool:
+        """True for the store a `transaction()` block yields (or one over a connection inside a
+        transaction): what it writes is seen by others only when the transaction ends."""
+        return (
+            self._conn is not None and self._conn.info.transaction_status != TransactionStatus.IDLE
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[Self]:
