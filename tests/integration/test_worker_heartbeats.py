@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from psycopg.conninfo import make_conninfo
 from chimera_store import InvalidInput, NotFound, StaleState
 from chimera_store.ids import new_id as uuid7
 from chimera_store.store import AsyncStore, Store
-from chimera_store.worker import heartbeats
+from chimera_store.worker import heartbeats, heartbeats_sync
 
 GOAL = {"goal_description": "g"}
 
@@ -205,3 +206,61 @@ def test_in_transaction_says_whether_writes_wait_for_a_commit(db_url: str) -> No
     with psycopg.connect(db_url) as conn:
         conn.execute("SELECT 1")
         assert Store(conn).in_transaction  # a connection of the caller's, mid-transaction
+
+
+def _claimed_sync(store: Store) -> Any:
+    c = store.create_campaign("W", "g", "active")
+    t = store.create_task(c.id, "generate_content", "low", GOAL)
+    return store.transition_task(t.id, "in_progress", actor="w1", assigned_worker_id="w1")
+
+
+def test_sync_beats_from_a_thread_while_the_block_runs_and_stop_after(db_url: str) -> None:
+    with Store.open(db_url, max_size=3) as store:
+        task = _claimed_sync(store)
+        with heartbeats_sync(store, task.id, task_version=task.version, every=0.05) as beats:
+            time.sleep(0.4)  # the render, in this thread
+            beats.check()  # nothing refused
+        beaten = store.get_task(task.id)
+        assert beaten.heartbeat_at is not None and beaten.version == task.version
+        time.sleep(0.2)
+        assert store.get_task(task.id).heartbeat_at == beaten.heartbeat_at  # none after
+        assert not [t for t in threading.enumerate() if t.name.startswith("chimera-heartbeats")]
+        store.submit_task(task.id, task_version=task.version, actor="w1")
+
+
+def test_sync_a_task_taken_back_is_raised_at_the_next_check_or_at_the_end(db_url: str) -> None:
+    with Store.open(db_url, max_size=3) as store:
+        task = _claimed_sync(store)
+        started = time.monotonic()
+        with (
+            pytest.raises(StaleState) as info,
+            heartbeats_sync(store, task.id, task_version=task.version, every=0.05) as beats,
+        ):
+            store.transition_task(task.id, "pending", actor="ops", reason="rebalance")
+            for _ in range(3000):  # a long render, checking between frames
+                beats.check()
+                time.sleep(0.01)
+        assert time.monotonic() - started < 5 and beats.refused.is_set()
+        assert "stale heartbeat" in str(info.value)
+        # A block that never checks: raised by the `with` as the block ends.
+        again = store.transition_task(task.id, "in_progress", actor="w2", assigned_worker_id="w2")
+        with (
+            pytest.raises(StaleState),
+            heartbeats_sync(store, task.id, task_version=again.version, every=0.05),
+        ):
+            store.transition_task(task.id, "pending", actor="ops")
+            time.sleep(0.3)
+        # Refused before any beat: a bad interval, a transaction's store.
+        with (
+            pytest.raises(InvalidInput) as bad,
+            heartbeats_sync(store, task.id, task_version=again.version, every=0),
+        ):
+            raise AssertionError("the block ran")
+        assert bad.value.field == "every"
+        with (
+            store.transaction() as tx,
+            pytest.raises(InvalidInput) as in_tx,
+            heartbeats_sync(tx, task.id, task_version=again.version),
+        ):
+            raise AssertionError("the block ran")
+        assert in_tx.value.field == "store"
