@@ -204,8 +204,9 @@ def test_in_transaction_says_whether_writes_wait_for_a_commit(db_url: str) -> No
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert not Store(conn).in_transaction  # autocommit: each call commits
     with psycopg.connect(db_url) as conn:
+        assert Store(conn).in_transaction  # not autocommit: the caller commits
         conn.execute("SELECT 1")
-        assert Store(conn).in_transaction  # a connection of the caller's, mid-transaction
+        assert Store(conn).in_transaction  # and now inside its transaction
 
 
 def _claimed_sync(store: Store) -> Any:

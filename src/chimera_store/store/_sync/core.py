@@ -210,10 +210,12 @@ class StoreCore:
 
     @property
     def in_transaction(self) -> bool:
-        """True for the store a `transaction()` block yields (or one over a connection inside a
-        transaction): what it writes is seen by others only when the transaction ends."""
-        return (
-            self._conn is not None and self._conn.info.transaction_status != TransactionStatus.IDLE
+        """True when what this store writes is seen by others only once a transaction ends:
+        the store a `transaction()` block yields, or one over a connection of the caller's that
+        is not in autocommit mode (the caller commits) or is inside a transaction."""
+        conn = self._conn
+        return conn is not None and (
+            not conn.autocommit or conn.info.transaction_status != TransactionStatus.IDLE
         )
 
     @contextmanager
