@@ -370,9 +370,18 @@ def test_iterate_walks_every_page(store: Any) -> None:
     assert [x.id for x in drafts] == [x.id for x in newest_first if x.status == "draft"]
     assert walk(store, "list_tasks", c.id, page_size=1) == [t]
     assert walk(store, "list_agents", c.id) == [a]
-    for bad in ({"limit": 5}, {"cursor": None}, {"page_size": 0}, {"page_size": 1001}):
-        with pytest.raises(InvalidInput):
+    for bad, field in (
+        ({"limit": 5}, "limit"),
+        ({"cursor": None}, "cursor"),
+        ({"page_size": 0}, "page_size"),  # was named "limit", which the caller never typed
+        ({"page_size": 1001}, "page_size"),
+    ):
+        with pytest.raises(InvalidInput) as info:
             walk(store, "list_assets", campaign_id=c.id, **bad)
+        assert info.value.field == field
+    with pytest.raises(InvalidInput) as not_a_list:  # was a TypeError from the call
+        walk(store, "get_campaign", c.id)
+    assert not_a_list.value.field == "list_method"
 
 
 @pytest.mark.parametrize("src", list(TaskStatus))

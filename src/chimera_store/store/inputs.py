@@ -51,12 +51,16 @@ def aware_datetime(value: Any, field: str) -> datetime | None:
     return value
 
 
-def paging_filters(filters: dict[str, Any], page_size: Any) -> dict[str, Any]:
+def paging_filters(list_method: Any, filters: dict[str, Any], page_size: Any) -> dict[str, Any]:
     """The filters for `iterate`; paging is its own business."""
+    if not getattr(list_method, "__name__", "").startswith("list_"):
+        raise InvalidInput(
+            "list_method", f"must be one of the store's list_* methods, not {list_method!r:.60}"
+        )
     for key in ("limit", "cursor"):
         if key in filters:
             raise InvalidInput(key, "iterate pages by itself; give page_size instead")
-    return {**filters, "limit": v.check_limit(page_size)}
+    return {**filters, "limit": v.check_int(page_size, "page_size", 1, 1000)}
 
 
 def _sent_as(text: str) -> Callable[[Any], str]:

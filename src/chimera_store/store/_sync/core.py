@@ -276,7 +276,7 @@ class StoreCore:
         Each page is its own short query (keyset), so no connection or transaction is held
         between pages; rows created after the walk started are newer and not included.
         """
-        arguments = inputs.paging_filters(filters, page_size)
+        arguments = inputs.paging_filters(list_method, filters, page_size)
         cursor: str | None = None
         while True:
             page = list_method(*args, **arguments, cursor=cursor)
