@@ -4,6 +4,7 @@ counts, a migration running), `check` (the live schema against this version's) a
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any
 import psycopg
 
 from chimera_store import schema_contract
-from chimera_store.errors import DatabaseUnavailable
+from chimera_store.errors import DatabaseUnavailable, InvalidInput
 from chimera_store.migrator import (
     current_revisions,
     ensure_known_revisions,
@@ -136,6 +137,10 @@ def wait_for_schema(
     than this code raises SchemaNewerThanCode at once; a database that never answered raises its
     DatabaseUnavailable when the time is up. `on_wait` is told each new reason to go on waiting.
     """
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
+        raise InvalidInput("timeout", f"must be 0 or more seconds, not {timeout!r}")
+    if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0 < poll < math.inf:
+        raise InvalidInput("poll", f"must be a positive number of seconds, not {poll!r}")
     deadline = time.monotonic() + timeout
     said = None
     while True:

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from chimera_store import migrator, schema_state
-from chimera_store.errors import DatabaseUnavailable, SchemaNewerThanCode
+from chimera_store.errors import DatabaseUnavailable, InvalidInput, SchemaNewerThanCode
 from tests.helpers import revisions, run_cli
 
 NOWHERE = "postgresql://nobody@127.0.0.1:1/nothing"
@@ -87,3 +87,19 @@ def test_a_database_that_never_answers(empty_db_url: str) -> None:
     assert cli.returncode == 4, cli.stderr
     assert "waiting: cannot reach the database" in cli.stderr
     assert "error: cannot reach the database" in cli.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"timeout": -1}, "timeout"),  # was taken as 0
+        ({"timeout": None}, "timeout"),  # was a TypeError
+        ({"timeout": float("nan")}, "timeout"),
+        ({"timeout": 5, "poll": 0}, "poll"),  # would look as fast as the server answers
+        ({"timeout": 5, "poll": "1"}, "poll"),
+    ],
+)
+def test_a_bad_timeout_or_poll_is_named(settings: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        schema_state.wait_for_schema(NOWHERE, **settings)  # type: ignore[arg-type]
+    assert info.value.field == field
