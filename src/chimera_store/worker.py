@@ -25,8 +25,19 @@ _log = logging.getLogger("chimera_store.worker")
 _REFUSALS = (StaleState, NotFound)
 
 
-def _check_arguments(store: AsyncStore | Store, task_id: object, task_version: object) -> None:
+_MAX_EVERY = 24 * 3600.0  # s; a thread's wait overflows on an infinite one
+
+
+def _check_arguments(
+    store: AsyncStore | Store, task_id: object, task_version: object, every: object
+) -> None:
     """Checked before the block, not at the first beat: a beat's errors are only logged."""
+    if isinstance(every, bool) or not isinstance(every, int | float):
+        raise InvalidInput("every", f"must be a positive number of seconds, not {every!r}")
+    if not 0 < every <= _MAX_EVERY:  # NaN too
+        raise InvalidInput(
+            "every", f"must be a number of seconds above 0, at most {_MAX_EVERY:g}, not {every!r}"
+        )
     v.check_uuid(task_id, "task_id")
     v.check_version(task_version, "task_version")
     if store.in_transaction:
@@ -58,12 +69,10 @@ async def heartbeats(
     Any other failed beat (the database not answering, a lock held past `lock_timeout`, a
     failover's read-only moment) is logged and tried again at the next; the block goes on.
 
-    Pass the store itself, not a `transaction()`'s: each beat must commit on its own to be seen
-    by a janitor, and inside a transaction it would wait for the transaction's end.
+    Pass the store itself: a `transaction()`'s is refused (InvalidInput on `store`), since each
+    beat must commit on its own to be seen by a janitor.
     """
-    if not every > 0:  # NaN too
-        raise InvalidInput("every", f"must be a positive number of seconds, not {every!r}")
-    _check_arguments(store, task_id, task_version)
+    _check_arguments(store, task_id, task_version, every)
     worker = asyncio.current_task()
     assert worker is not None  # an `async with` runs in a task
     refused: list[ChimeraError] = []
@@ -127,9 +136,7 @@ def heartbeats_sync(
     sets `beats.refused` and is raised by the next `beats.check()`, or by the `with` when the
     block ends, so its work is not submitted. Any other failed beat is logged and retried.
     """
-    if not every > 0:  # NaN too
-        raise InvalidInput("every", f"must be a positive number of seconds, not {every!r}")
-    _check_arguments(store, task_id, task_version)
+    _check_arguments(store, task_id, task_version, every)
     beats = Beats()
     done = threading.Event()
 

@@ -86,10 +86,12 @@ def test_the_callers_own_cancel_is_not_taken_for_a_refusal(db_url: str) -> None:
             beat = (await store.get_task(task.id)).heartbeat_at
             await asyncio.sleep(0.2)  # no beat after the block
             assert (await store.get_task(task.id)).heartbeat_at == beat
-            with pytest.raises(InvalidInput) as info:
-                async with heartbeats(store, task.id, task_version=task.version, every=0):
-                    pass
-            assert info.value.field == "every"
+            # was a TypeError; an infinite interval overflowed heartbeats_sync's thread
+            for every in (0, "60", float("inf")):
+                with pytest.raises(InvalidInput) as info:
+                    async with heartbeats(store, task.id, task_version=task.version, every=every):  # type: ignore[arg-type]
+                        pass
+                assert info.value.field == "every"
 
     asyncio.run(run())
 
