@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,3 +107,17 @@ def private_pgdata(name: str) -> Iterator[Path]:
     """A data directory (not yet created) in a `private_dir`."""
     with private_dir(name) as parent:
         yield parent / "pgdata"
+
+
+def wait_for_lock_waits(conn: psycopg.Connection[Any], sessions: int) -> None:
+    """Until `sessions` sessions of this database wait for a lock (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        ).fetchone()
+        if row is not None and row[0] >= sessions:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"fewer than {sessions} sessions ever waited for a lock")

@@ -4,7 +4,6 @@ counts, a migration running), `check` (the live schema against this version's) a
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +12,8 @@ from typing import Any
 import psycopg
 
 from chimera_store import schema_contract
-from chimera_store.errors import DatabaseUnavailable, InvalidInput
+from chimera_store import validation as v
+from chimera_store.errors import DatabaseUnavailable
 from chimera_store.migrator import (
     current_revisions,
     ensure_known_revisions,
@@ -137,10 +137,8 @@ def wait_for_schema(
     than this code raises SchemaNewerThanCode at once; a database that never answered raises its
     DatabaseUnavailable when the time is up. `on_wait` is told each new reason to go on waiting.
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
-        raise InvalidInput("timeout", f"must be 0 or more seconds, not {timeout!r}")
-    if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0 < poll < math.inf:
-        raise InvalidInput("poll", f"must be a positive number of seconds, not {poll!r}")
+    v.check_seconds(timeout, "timeout", zero_ok=True)
+    v.check_seconds(poll, "poll", most=3600.0)
     deadline = time.monotonic() + timeout
     said = None
     while True:

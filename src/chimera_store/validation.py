@@ -164,6 +164,21 @@ def check_int(value: Any, field: str, low: int, high: int) -> int:
     return value
 
 
+def check_seconds(
+    value: Any, field: str, *, zero_ok: bool = False, most: float = math.inf
+) -> float:
+    """A number of seconds: above 0 (or 0 too, with `zero_ok`), at most `most`. A bool, a
+    string, None or NaN is refused, not coerced (compared, they would raise a TypeError or
+    pass every check)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(field, f"must be a number of seconds, not {value!r}")
+    if not ((value >= 0 if zero_ok else value > 0) and value <= most):  # NaN fails both
+        low = "0 or more" if zero_ok else "above 0"
+        high = f", at most {most:g}" if most < math.inf else ""
+        raise InvalidInput(field, f"must be {low} seconds{high}, not {value!r}")
+    return value
+
+
 def check_version(value: Any, field: str) -> int:
     """A row version the caller read (versions start at 1). Checked here because the server
     would take a float, a bool or None as a version that never matches (StaleState) or fail

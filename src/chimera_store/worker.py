@@ -32,12 +32,7 @@ def _check_arguments(
     store: AsyncStore | Store, task_id: object, task_version: object, every: object
 ) -> None:
     """Checked before the block, not at the first beat: a beat's errors are only logged."""
-    if isinstance(every, bool) or not isinstance(every, int | float):
-        raise InvalidInput("every", f"must be a positive number of seconds, not {every!r}")
-    if not 0 < every <= _MAX_EVERY:  # NaN too
-        raise InvalidInput(
-            "every", f"must be a number of seconds above 0, at most {_MAX_EVERY:g}, not {every!r}"
-        )
+    v.check_seconds(every, "every", most=_MAX_EVERY)
     v.check_uuid(task_id, "task_id")
     v.check_version(task_version, "task_version")
     if store.in_transaction:

@@ -10,7 +10,6 @@ field or entity it is about, never as a psycopg exception or the catch-all.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import psycopg
@@ -27,6 +26,7 @@ from chimera_store import (
 from chimera_store.dberrors import translate
 from chimera_store.errors import ChimeraError
 from chimera_store.store import Store
+from tests.helpers import wait_for_lock_waits
 
 CAMPAIGN = "INSERT INTO campaigns (name, goal_description, status) VALUES ('c', 'g', 'active')"
 
@@ -160,17 +160,7 @@ def test_a_task_deleted_while_its_asset_is_written_is_parent_not_found(db_url: s
         with psycopg.connect(db_url) as deleter, psycopg.connect(db_url, autocommit=True) as w:
             deleter.execute("DELETE FROM tasks WHERE id = %s", (t.id,))
             writer.start()
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                row = w.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                ).fetchone()
-                if row is not None and row[0]:
-                    break
-                time.sleep(0.01)
-            else:
-                raise AssertionError("the asset's insert never waited for the delete")
+            wait_for_lock_waits(w, 1)  # the asset's key, behind the delete
             deleter.commit()
         writer.join(timeout=30)
     (error,) = outcome

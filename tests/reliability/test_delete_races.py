@@ -30,6 +30,7 @@ from psycopg import sql
 from chimera_store import NotFound, ParentNotFound
 from chimera_store.records import CleanCounts, PurgeCounts
 from chimera_store.store import AsyncStore, Store
+from tests.helpers import wait_for_lock_waits
 
 GOAL = {"goal_description": "post"}
 FILLER = 40_000  # complete tasks each holding an approved asset: checked, never candidates
@@ -115,20 +116,6 @@ def test_clean_keeps_an_asset_added_while_it_chose_its_task(db_url: str) -> None
             raise AssertionError("a task with an approved asset was cleaned") from None
 
 
-def _waiting(conn: psycopg.Connection[Any], sessions: int) -> None:
-    """Until `sessions` sessions of this database wait for a lock (30 s at most)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        ).fetchone()
-        if row is not None and row[0] >= sessions:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"fewer than {sessions} sessions ever waited for a lock")
-
-
 def test_purge_waits_for_a_writer_under_way_and_then_refuses_later_ones(db_url: str) -> None:
     with Store.open(db_url, max_size=6) as store:
         c = store.create_campaign("Purged under load", "g", "active")
@@ -157,9 +144,9 @@ def test_purge_waits_for_a_writer_under_way_and_then_refuses_later_ones(db_url: 
             with store.transaction() as tx:
                 tx.create_asset(a.id, t.id, "tiktok", "tier1", "r", metadata={"late": True})
                 purger.start()
-                _waiting(watcher, 1)  # the purge, behind the Worker's transaction
+                wait_for_lock_waits(watcher, 1)  # the purge, behind the Worker's transaction
                 latecomer.start()
-                _waiting(watcher, 2)  # and a new task, behind the purge
+                wait_for_lock_waits(watcher, 2)  # and a new task, behind the purge
             purger.join(timeout=60)
             latecomer.join(timeout=60)
         (outcome,) = purged

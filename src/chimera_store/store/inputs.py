@@ -429,7 +429,7 @@ def move_statement(some_assets: bool) -> str:
     return _with_assets("move_task_with_assets", some_assets, sql.Placeholder("asset_from"))
 
 
-_MAX_SECONDS = 30 * 24 * 3600
+_MAX_SECONDS = 30 * 24 * 3600.0  # a month; far larger and psycopg_pool's scheduler overflows
 
 
 def check_pool_settings(
@@ -444,16 +444,8 @@ def check_pool_settings(
     TypeError for some, and take a timeout of 0 or less as "the database timed out"."""
     v.check_int(min_size, "min_size", 0, 10_000)
     v.check_int(max_size, "max_size", max(1, min_size), 10_000)
-    for value, field in ((connect_timeout, "connect_timeout"), (max_idle, "max_idle")):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidInput(field, f"must be a positive number of seconds, not {value!r}")
-        if not 0 < value <= _MAX_SECONDS:  # NaN too; past it the pool's clock overflows
-            raise InvalidInput(
-                field, f"must be a number of seconds above 0, at most {_MAX_SECONDS}, not {value!r}"
-            )
-    if isinstance(schema_wait, bool) or not isinstance(schema_wait, int | float):
-        raise InvalidInput("schema_wait", f"must be 0 or more seconds, not {schema_wait!r}")
-    if not schema_wait >= 0:  # NaN too
-        raise InvalidInput("schema_wait", f"must be 0 or more seconds, not {schema_wait!r}")
+    v.check_seconds(connect_timeout, "connect_timeout", most=_MAX_SECONDS)
+    v.check_seconds(max_idle, "max_idle", most=_MAX_SECONDS)
+    v.check_seconds(schema_wait, "schema_wait", zero_ok=True)
     if prepare_threshold is not None:
         v.check_int(prepare_threshold, "prepare_threshold", 0, 1_000_000)

@@ -63,6 +63,8 @@ class RetentionCalls(StoreCore):
                             break
                         cur = await conn.execute(query("clean_still_finished"), {"ids": found})
                         ids = [r[0] for r in await cur.fetchall()]
+                        if not ids:  # every candidate took an asset meanwhile: look again
+                            continue
                         if archive is not None:
                             cur = await conn.execute(query("clean_archive"), {"ids": ids})
                             for (record,) in await cur.fetchall():
@@ -77,6 +79,6 @@ class RetentionCalls(StoreCore):
                             totals[key] += cur.rowcount
                 except psycopg.Error as exc:
                     raise translate(exc) from None
-            if progress is not None and ids:  # none: every candidate took an asset meanwhile
+            if progress is not None:
                 progress(len(ids))
         return CleanCounts(**totals)
