@@ -211,7 +211,12 @@ def tasks_list(
     task_type: TaskTypeFilter = None,
     priority: Annotated[str | None, typer.Option(help="Only this priority.")] = None,
     assigned_worker_id: Annotated[
-        str | None, typer.Option("--worker", help="Only tasks assigned to this worker.")
+        str | None,
+        typer.Option(
+            "--worker",
+            help="Only tasks assigned to this worker (one handed back to pending keeps its "
+            "last worker until the next claim: add --status in_progress for what it holds).",
+        ),
     ] = None,
     since: Since = None,
     before: Before = None,
