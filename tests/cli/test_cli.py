@@ -334,6 +334,19 @@ def test_assets_import_names_bad_line(seeded: str, tmp_path: Path) -> None:
     assert rows(seeded, "video_assets") == before + 4
 
 
+def test_a_listing_fed_to_assets_import_is_refused_with_what_to_do(seeded: str) -> None:
+    # `assets list --json` prints stored records; their database-set fields were "unknown
+    # asset field", which read as if the listing were broken.
+    before = rows(seeded, "video_assets")
+    listing = cli(seeded, "assets", "list", "--agent", str(_id("agent", 0)), "--json")
+    assert listing.exit_code == 0 and listing.stdout.count("\n") >= 2
+    result = cli(seeded, "assets", "import", "-", input=listing.stdout)
+    assert result.exit_code == 10, result.output
+    assert "line 1: campaign_id: set by the database, not by a new asset" in result.output
+    assert "campaign export" in result.output
+    assert rows(seeded, "video_assets") == before
+
+
 def test_import_of_a_file_that_is_not_utf8_text(seeded: str, tmp_path: Path) -> None:
     # It was an internal error (exit 70) from the decoder, with no line.
     before = rows(seeded, "video_assets")

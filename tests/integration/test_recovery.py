@@ -177,10 +177,14 @@ def test_the_default_reason_names_the_worker_that_held_the_task(store: Any) -> N
     held = _stuck(store, c, "worker-3", 3)
     unheld = store.create_task(c.id, "reply_comment", "low", GOAL, status="in_progress",
                                created_at=datetime.now(UTC) - timedelta(hours=3))  # fmt: skip
-    cut_off = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
-    store.requeue_tasks(unchanged_since=cut_off, actor="janitor")
+    # Relative to now, as the tasks' times are: a fixed cut-off (it was 2026-12-07 09:30) is
+    # later than "3 hours ago" from some hour on, and then nothing was requeued.
+    cut_off = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    moved = store.requeue_tasks(unchanged_since=cut_off, actor="janitor")
+    assert set(moved.requeued) == {held.id, unheld.id}
     reasons = {t.id: store.task_history(t.id)[-1].reason for t in (held, unheld)}
+    since = cut_off.strftime("%Y-%m-%d %H:%M:%S UTC")
     assert reasons == {
-        held.id: "requeued from worker-3: in_progress unchanged since 2026-12-07 09:30:00 UTC",
-        unheld.id: "requeued: in_progress unchanged since 2026-12-07 09:30:00 UTC",
+        held.id: f"requeued from worker-3: in_progress unchanged since {since}",
+        unheld.id: f"requeued: in_progress unchanged since {since}",
     }

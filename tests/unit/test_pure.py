@@ -130,13 +130,16 @@ ASSET = {
         ({k: v for k, v in ASSET.items() if k != "agent_id"}, "agent_id", "required"),
         ({**ASSET, "colour": "red"}, "colour", "unknown asset field"),
         ({**ASSET, 7: "x"}, "7", "unknown asset field"),  # was a TypeError sorting the keys
+        # A record as `assets list --json` prints it: what the database sets is named so.
+        ({**ASSET, "version": 1}, "version", "set by the database, not by a new asset"),
+        ({**ASSET, "created_at": "2026-12-07"}, "created_at", "set by the database"),
         ([1, 2], "record", "must be a mapping of asset fields"),
     ],
 )
 def test_bulk_asset_record_fields_are_named(record: object, field: str, reason: str) -> None:
     with pytest.raises(InvalidInput) as info:
         inputs.asset_copy_row(record)  # type: ignore[arg-type]
-    assert (info.value.field, info.value.reason) == (field, reason)
+    assert info.value.field == field and info.value.reason.startswith(reason)
 
 
 def test_bulk_task_record_missing_field_is_named() -> None:

@@ -223,6 +223,11 @@ _TASK_REQUIRED = ("campaign_id", "task_type", "priority", "context")
 _TASK_FIELDS = frozenset({*_TASK_REQUIRED, "id", "status", "assigned_worker_id"})
 
 
+# Fields a stored record has (`assets list --json`, `to_dict`) that a new row does not take: the
+# database sets them. Named as such, since a listing fed back to an import meets them first.
+_SET_BY_DATABASE = frozenset({"campaign_id", "created_at", "version", "heartbeat_at"})
+
+
 def _check_fields(
     record: Any, kind: str, allowed: frozenset[str], required: tuple[str, ...]
 ) -> None:
@@ -230,8 +235,15 @@ def _check_fields(
     if not isinstance(record, Mapping):
         raise InvalidInput("record", f"must be a mapping of {kind} fields")
     for key in record:
-        if key not in allowed:
-            raise InvalidInput(str(key)[:60], f"unknown {kind} field")
+        if key in allowed:
+            continue
+        if key in _SET_BY_DATABASE:
+            raise InvalidInput(
+                key,
+                f"set by the database, not by a new {kind}: leave it out (a listing's records "
+                "are not import input; `campaign export` / `campaign import` copy every column)",
+            )
+        raise InvalidInput(str(key)[:60], f"unknown {kind} field")
     for key in required:
         if key not in record:
             raise InvalidInput(key, "required")
