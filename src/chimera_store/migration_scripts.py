@@ -9,15 +9,14 @@ import io
 from alembic import command
 
 from chimera_store.errors import IncompatibleSchema, InvalidInput
-from chimera_store.migrator import (
-    alembic_config,
+from chimera_store.migrator import alembic_config, run_alembic
+from chimera_store.revisions import (
     current_revisions,
     ensure_known_revisions,
-    existing_tables,
     head_revision,
     known_revisions,
-    run_alembic,
 )
+from chimera_store.schema_contract import existing_tables
 
 
 def render_sql(url: str | None = None, *, start: str | None = None, to: str = "head") -> str:

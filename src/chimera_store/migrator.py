@@ -35,13 +35,17 @@ from chimera_store.errors import (
     InvalidInput,
     MigrationLockTimeout,
     SchemaError,
-    SchemaNewerThanCode,
     TransactionConflict,
 )
+from chimera_store.revisions import (
+    MIGRATION_LOCK_KEY,
+    current_revisions,
+    ensure_known_revisions,
+    known_revisions,
+    migration_lock_holder,
+)
+from chimera_store.schema_contract import existing_tables
 from chimera_store.sql import query
-
-# "CHMR": one advisory lock key for every chimera-store migrator on a database.
-MIGRATION_LOCK_KEY = 0x43484D52
 
 
 @dataclass(frozen=True)
@@ -143,74 +147,10 @@ def script_directory() -> ScriptDirectory:
 
 
 def head_revision() -> str:
+    """The head as Alembic sees it (`revisions.head_revision` is the same, without Alembic)."""
     head = script_directory().get_current_head()
     assert head is not None
     return head
-
-
-def current_revisions(driver: psycopg.Connection[Any]) -> list[str]:
-    present = driver.execute(query("version_table_exists")).fetchone()
-    if not present or not present[0]:
-        return []
-    return [str(r[0]) for r in driver.execute(query("current_revisions")).fetchall()]
-
-
-def existing_tables(driver: psycopg.Connection[Any]) -> list[str]:
-    """Which of the chimera tables exist in the current schema."""
-    rows = driver.execute(
-        query("existing_tables"), {"tables": list(schema_contract.SCHEMA_TABLES)}
-    ).fetchall()
-    return [str(r[0]) for r in rows]
-
-
-def pending_revisions(current: list[str]) -> list[str]:
-    scripts = script_directory()
-    lower = current[0] if current else "base"
-    revs = list(scripts.iterate_revisions("heads", lower))
-    return [r.revision for r in reversed(revs) if r.revision not in current]
-
-
-def schema_behind(revisions: list[str] | None) -> str | None:
-    """Why a database at these revisions (None: no version table) lacks what this code needs,
-    or None when it has it: at head, or at a revision newer than this code knows (a newer
-    chimera-store migrated it; its migrations keep older code working, so it may run on)."""
-    if not revisions:
-        return "the database has no chimera-store schema; run `chimera-store migrate`"
-    try:
-        ensure_known_revisions(revisions)
-    except SchemaNewerThanCode:
-        return None
-    if not pending_revisions(revisions):
-        return None
-    return (
-        f"the database schema is at {', '.join(revisions)} and this version of chimera-store "
-        f"needs {head_revision()}; run `chimera-store migrate`"
-    )
-
-
-def known_revisions() -> list[str]:
-    """Every revision this code ships, oldest first."""
-    return [r.revision for r in reversed(list(script_directory().walk_revisions()))]
-
-
-def _known(revisions: list[str]) -> None:
-    scripts = script_directory()
-    for rev in revisions:
-        if scripts.get_revision(rev) is None:  # pragma: no cover - alembic raises instead
-            raise SchemaNewerThanCode(rev)
-
-
-def ensure_known_revisions(revisions: list[str]) -> None:
-    try:
-        _known(revisions)
-    except Exception as exc:
-        if isinstance(exc, ChimeraError):
-            raise
-        raise SchemaNewerThanCode(
-            f"the database is at revision {', '.join(revisions)}, which this version of "
-            f"chimera-store does not know (newest known: {head_revision()}); "
-            "upgrade chimera-store instead"
-        ) from None
 
 
 def run_alembic(step: Any, cfg: Config, revision: str) -> None:
@@ -347,21 +287,6 @@ def downgrade(
         run_alembic(command.downgrade, cfg, revision)
         after = current_revisions(driver)
     return MigrationOutcome(before=before, after=after)
-
-
-def migration_lock_holder(driver: psycopg.Connection[Any]) -> dict[str, Any] | None:
-    """The session migrating this database (holding the migration lock), or None."""
-    with driver.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(query("migration_lock_holder"), {"key": MIGRATION_LOCK_KEY}).fetchone()
-    if row is None:
-        return None
-    running_for = row["running_for"]
-    return {
-        "pid": row["pid"],
-        "usename": row["usename"],
-        "application_name": row["application_name"],
-        "running_for_s": None if running_for is None else round(running_for.total_seconds(), 1),
-    }
 
 
 def history() -> list[tuple[str, str | None, str]]:

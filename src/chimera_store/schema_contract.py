@@ -182,3 +182,9 @@ def adoption_blockers(live: Snapshot) -> list[str]:
             if column not in known:
                 blockers.append(f"{table}.{column}: column not part of the chimera schema")
     return blockers
+
+
+def existing_tables(driver: psycopg.Connection[Any]) -> list[str]:
+    """Which of the chimera tables exist in the current schema."""
+    rows = driver.execute(query("existing_tables"), {"tables": list(SCHEMA_TABLES)}).fetchall()
+    return [str(r[0]) for r in rows]

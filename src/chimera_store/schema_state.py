@@ -14,14 +14,14 @@ import psycopg
 from chimera_store import schema_contract
 from chimera_store import validation as v
 from chimera_store.errors import DatabaseUnavailable
-from chimera_store.migrator import (
+from chimera_store.revisions import (
     current_revisions,
     ensure_known_revisions,
-    existing_tables,
     head_revision,
     migration_lock_holder,
     pending_revisions,
 )
+from chimera_store.schema_contract import existing_tables
 from chimera_store.sql import query
 
 

@@ -63,6 +63,8 @@ def test_the_unpacked_wheel_migrates_checks_and_serves(tmp_path: Path, empty_db_
         "    with Store.open(sys.argv[2]) as store:\n"
         "        c = store.create_campaign('Wheel', 'From the wheel', 'active')\n"
         "        print(store.get_campaign(c.id).name)\n"
+        # Opening checked the revision, from the scripts' names, without Alembic.
+        "    print(sorted({'alembic', 'sqlalchemy'} & set(sys.modules)))\n"
         "else:\n"
         "    main()\n"
     )
@@ -84,4 +86,7 @@ def test_the_unpacked_wheel_migrates_checks_and_serves(tmp_path: Path, empty_db_
     checked = run("--database-url", empty_db_url, "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     served = run("api", empty_db_url)
-    assert served.returncode == 0 and served.stdout.strip() == "Wheel", served.stderr
+    assert served.returncode == 0, served.stderr
+    assert served.stdout.splitlines() == ["Wheel", "[]"]
+    version = run("--version")
+    assert version.stdout.endswith(f"(schema head {head_revision()})\n"), version.stderr

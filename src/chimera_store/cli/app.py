@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from chimera_store import __version__, migrator
+from chimera_store import __version__, revisions
 from chimera_store.cli import admin, data, files, lifecycle, requeue, review, writes
 from chimera_store.cli.common import State
 from chimera_store.config import ENV_DATABASE_URL, ENV_HOME
@@ -29,7 +29,7 @@ app = typer.Typer(
 def _print_version(value: bool) -> None:
     if value:
         # The newest revision this version migrates to: what `status` compares a database with.
-        typer.echo(f"chimera-store {__version__} (schema head {migrator.head_revision()})")
+        typer.echo(f"chimera-store {__version__} (schema head {revisions.head_revision()})")
         raise typer.Exit()
 
 

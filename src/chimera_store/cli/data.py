@@ -13,7 +13,6 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from chimera_store import migrator
 from chimera_store.cli.common import (
     ENV_EPILOG,
     Json,
@@ -78,6 +77,7 @@ def register(app: typer.Typer) -> None:
 def demo(ctx: typer.Context) -> None:
     """Migrate, seed a realistic sample (once; a second run adds nothing), print a report."""
     from chimera_store import demo as sample
+    from chimera_store import migrator
 
     st = state(ctx)
     outcome = migrator.migrate(st.url)

@@ -13,12 +13,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection, Engine
 
-from chimera_store.migrator import (
-    MIGRATION_LOCK_KEY,
-    MigrationSettings,
-    open_engine,
-    prepare_migration_transaction,
-)
+from chimera_store.migrator import MigrationSettings, open_engine, prepare_migration_transaction
+from chimera_store.revisions import MIGRATION_LOCK_KEY
 
 
 def _run(connection: Connection) -> None:

@@ -29,6 +29,7 @@ from chimera_store.errors import (
 from chimera_store.jsonb_loads import adapters as jsonb_adapters
 from chimera_store.liveness import server_hung_up
 from chimera_store.records import Agent, Campaign, Page, Task, VideoAsset, encode_cursor
+from chimera_store.revisions import schema_behind
 from chimera_store.sql import query
 from chimera_store.store import inputs
 from chimera_store.store.pause import async_sleep
@@ -311,8 +312,6 @@ async def _check_schema(pool: AsyncConnectionPool[AsyncConnection[Any]], wait: f
 
 
 async def _schema_problem(pool: AsyncConnectionPool[AsyncConnection[Any]]) -> str | None:
-    from chimera_store.migrator import schema_behind  # Alembic's scripts: only when opening
-
     async with pool.connection() as conn:
         try:
             cur = await conn.execute(query("version_table_exists"))

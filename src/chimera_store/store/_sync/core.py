@@ -31,6 +31,7 @@ from chimera_store.errors import (
 from chimera_store.jsonb_loads import adapters as jsonb_adapters
 from chimera_store.liveness import server_hung_up
 from chimera_store.records import Agent, Campaign, Page, Task, VideoAsset, encode_cursor
+from chimera_store.revisions import schema_behind
 from chimera_store.sql import query
 from chimera_store.store import inputs
 from chimera_store.store.pause import sleep
@@ -313,8 +314,6 @@ def _check_schema(pool: ConnectionPool[Connection[Any]], wait: float) -> None:
 
 
 def _schema_problem(pool: ConnectionPool[Connection[Any]]) -> str | None:
-    from chimera_store.migrator import schema_behind  # Alembic's scripts: only when opening
-
     with pool.connection() as conn:
         try:
             cur = conn.execute(query("version_table_exists"))
