@@ -41,6 +41,7 @@ from chimera_store.revisions import (
     MIGRATION_LOCK_KEY,
     current_revisions,
     ensure_known_revisions,
+    head_revision,
     known_revisions,
     migration_lock_holder,
 )
@@ -144,13 +145,6 @@ def alembic_config(
 
 def script_directory() -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config())
-
-
-def head_revision() -> str:
-    """The head as Alembic sees it (`revisions.head_revision` is the same, without Alembic)."""
-    head = script_directory().get_current_head()
-    assert head is not None
-    return head
 
 
 def run_alembic(step: Any, cfg: Config, revision: str) -> None:

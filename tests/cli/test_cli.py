@@ -21,7 +21,8 @@ from psycopg.conninfo import make_conninfo
 
 import chimera_store
 from chimera_store.demo import _id
-from chimera_store.migrator import MIGRATION_LOCK_KEY, head_revision
+from chimera_store.migrator import MIGRATION_LOCK_KEY
+from chimera_store.revisions import head_revision
 from chimera_store.store import Store
 from tests.cli.conftest import cli, rows
 from tests.helpers import (

@@ -12,7 +12,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from chimera_store.migrator import head_revision
+from chimera_store.revisions import head_revision
 from tests.helpers import REPO
 
 PACKAGE = REPO / "src" / "chimera_store"

@@ -28,6 +28,7 @@ from chimera_store import (
     TransactionAborted,
     jsonb_loads,
     migrator,
+    revisions,
 )
 from chimera_store.payload import payload_json_schema, task_to_payload
 from chimera_store.store import AsyncStore, Store
@@ -1154,7 +1155,7 @@ def test_open_refuses_a_database_without_this_versions_migrations(
         info.value
     )
     # One migration behind: the store would run without what that migration changed.
-    head = migrator.head_revision()
+    head = revisions.head_revision()
     migrator.downgrade("-1", db_url)
     behind = migrator.history()[-2][0]
     for opening in (

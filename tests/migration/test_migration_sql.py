@@ -7,6 +7,7 @@ import psycopg
 import pytest
 
 from chimera_store import migration_scripts, migrator, schema_state
+from chimera_store.revisions import head_revision
 from chimera_store.store import Store
 from tests.helpers import revisions, run_cli, scalar, snapshot, tables
 
@@ -30,7 +31,7 @@ def test_a_script_from_base_builds_exactly_this_schema(empty_db_url: str) -> Non
     assert "SET LOCAL lock_timeout" in script
     assert tables(empty_db_url) == set()  # rendering changed nothing
     apply(empty_db_url, script)
-    assert revisions(empty_db_url) == [migrator.head_revision()]
+    assert revisions(empty_db_url) == [head_revision()]
     # Byte for byte the schema `migrate` builds: trigger function bodies included (the
     # offline render had doubled every % in them).
     assert schema_state.check(empty_db_url) == []
@@ -76,7 +77,7 @@ def test_a_downgrade_script_refuses_when_applied_to_data(empty_db_url: str) -> N
     """The data-loss check of `downgrade` travels in the script: it runs where the script is
     applied, and a refusal there leaves everything as it was."""
     migrator.migrate(empty_db_url)
-    head = migrator.head_revision()
+    head = head_revision()
     rendered = run_cli("downgrade", "base", "--sql", "--from", head, url=NOWHERE)
     assert rendered.returncode == 0, rendered.stderr
     script = rendered.stdout
@@ -109,7 +110,7 @@ def test_a_downgrade_script_names_every_holder_and_can_be_told_to_drop(empty_db_
     with pytest.raises(psycopg.errors.RaiseException) as refused:
         apply(empty_db_url, guarded)
     assert "in table task_status_history" in str(refused.value)
-    assert revisions(empty_db_url) == [migrator.head_revision()]
+    assert revisions(empty_db_url) == [head_revision()]
     unguarded = migration_scripts.render_downgrade_sql(
         "0001_schema", empty_db_url, allow_data_loss=True
     )
@@ -125,7 +126,7 @@ def test_a_downgrade_script_from_the_current_revision(empty_db_url: str) -> None
     assert rendered.returncode == 0, rendered.stderr
     assert "Running downgrade 0006_task_heartbeats -> 0005_version_grants" in rendered.stdout
     assert "0004_noop_updates" not in rendered.stdout
-    assert revisions(empty_db_url) == [migrator.head_revision()]  # rendering changed nothing
+    assert revisions(empty_db_url) == [head_revision()]  # rendering changed nothing
     apply(empty_db_url, rendered.stdout)
     assert revisions(empty_db_url) == ["0005_version_grants"]
     migrator.migrate(empty_db_url)

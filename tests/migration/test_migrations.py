@@ -22,10 +22,11 @@ from chimera_store.errors import (
     SchemaNewerThanCode,
     TransactionConflict,
 )
+from chimera_store.revisions import head_revision
 from tests.helpers import CLI, REPO, revisions, run_cli, scalar, tables
 
 C = "00000000-0000-0000-0000-0000000000c1"
-HEAD = migrator.head_revision()
+HEAD = head_revision()
 
 # What an older "create-if-not-exists" init script would have made: the ERD, nothing more.
 LEGACY_DDL = """

@@ -11,6 +11,7 @@ import pytest
 
 from chimera_store import migrator, schema_state
 from chimera_store.errors import DatabaseUnavailable, InvalidInput, SchemaNewerThanCode
+from chimera_store.revisions import head_revision
 from tests.helpers import revisions, run_cli
 
 NOWHERE = "postgresql://nobody@127.0.0.1:1/nothing"
@@ -29,14 +30,14 @@ def test_waits_until_a_migration_running_elsewhere_is_done(empty_db_url: str) ->
     assert "schema matches this version" in waited.stdout
     assert "waiting: revision is none (never migrated)" in waited.stderr
     assert elapsed >= 2.0  # it did wait for the migration, and returned once it was done
-    assert revisions(empty_db_url) == [migrator.head_revision()]
+    assert revisions(empty_db_url) == [head_revision()]
 
 
 def test_a_schema_still_behind_when_the_time_is_up(empty_db_url: str) -> None:
     migrator.migrate(empty_db_url, to="0003_roles")
     said: list[str] = []
     diffs = schema_state.wait_for_schema(empty_db_url, timeout=1.5, poll=0.2, on_wait=said.append)
-    assert diffs[0] == f"revision is 0003_roles, expected {migrator.head_revision()}"
+    assert diffs[0] == f"revision is 0003_roles, expected {head_revision()}"
     assert said == [diffs[0]]  # each reason once, not once per poll
     cli = run_cli("check", "--wait", "1", url=empty_db_url)
     assert cli.returncode == 1
@@ -57,7 +58,7 @@ def test_drift_at_head_is_reported_at_once(empty_db_url: str) -> None:
     as_json = run_cli("check", "--json", "--wait", "5", url=empty_db_url)
     assert as_json.returncode == 1
     data = json.loads(as_json.stdout)
-    assert data["matches"] is False and data["head"] == migrator.head_revision()
+    assert data["matches"] is False and data["head"] == head_revision()
     assert any("video_assets_campaign_id_idx" in d for d in data["differences"])
     migrator.downgrade("base", empty_db_url, allow_data_loss=True)
     migrator.migrate(empty_db_url)
@@ -65,7 +66,7 @@ def test_drift_at_head_is_reported_at_once(empty_db_url: str) -> None:
     assert mended.returncode == 0
     assert json.loads(mended.stdout) == {
         "matches": True,
-        "head": migrator.head_revision(),
+        "head": head_revision(),
         "differences": [],
     }
 

@@ -20,11 +20,12 @@ import psycopg
 import pytest
 
 from chimera_store import migrator, schema_state
+from chimera_store.revisions import head_revision
 from chimera_store.store import AsyncStore
 from tests.helpers import CLI, revisions, scalar
 
 FULL = os.environ.get("CHIMERA_STRESS") == "full"
-HEAD = migrator.head_revision()
+HEAD = head_revision()
 
 
 def _wait_backends_gone(url: str) -> None:

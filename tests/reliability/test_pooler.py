@@ -20,6 +20,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from chimera_store import InvalidInput, migrator, schema_state
+from chimera_store.revisions import head_revision
 from chimera_store.store import Store
 from tests.helpers import CLI, revisions
 
@@ -84,7 +85,7 @@ def test_migrate_through_pgbouncer(pgbouncer_url: str, empty_db_url: str) -> Non
     results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
     assert [code for code, _, _ in results] == [0] * 6, results
     assert sum(out.startswith("migrated") for _, out, _ in results) == 1
-    assert revisions(empty_db_url) == [migrator.head_revision()]
+    assert revisions(empty_db_url) == [head_revision()]
     again = subprocess.run([*CLI, "migrate"], env=env, capture_output=True, text=True, check=False)
     assert again.returncode == 0 and "nothing to do" in again.stdout
     assert schema_state.check(pgbouncer_url) == []
