@@ -6,7 +6,6 @@ sub-command the app exposes is documented. Usage: python tools/gen_cli_docs.py [
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -25,9 +24,15 @@ Exit codes are listed in [exit-codes.md](exit-codes.md).
 
 
 def help_text(path: list[str]) -> str:
-    os.environ["COLUMNS"] = "100"
-    os.environ["TERM"] = "dumb"
-    result = CliRunner().invoke(app, [*path, "--help"], prog_name="chimera-store", color=False)
+    # A fixed width and no colour, for this call only: tests import this module, and a width
+    # left in their process's environment changed the layout of every CLI they started later.
+    result = CliRunner().invoke(
+        app,
+        [*path, "--help"],
+        prog_name="chimera-store",
+        color=False,
+        env={"COLUMNS": "100", "TERM": "dumb"},
+    )
     if result.exit_code != 0:
         raise RuntimeError(f"--help failed for {path}: {result.output}")
     return result.output.rstrip() + "\n"

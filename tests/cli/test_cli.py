@@ -465,7 +465,9 @@ def test_output_into_a_closed_pipe_ends_quietly(seeded: str, as_json: bool) -> N
         [*CLI, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "CHIMERA_DATABASE_URL": seeded},
+        # 80 columns: the expanded layout, 220 KB, far more than a pipe holds (as a 100-column
+        # table it was 76 KB, which a pipe and the reader's buffer could all but take).
+        env={**os.environ, "CHIMERA_DATABASE_URL": seeded, "COLUMNS": "80"},
     )
     assert proc.stdout is not None and proc.stderr is not None
     assert proc.stdout.readline()  # the reader takes one line and goes away
