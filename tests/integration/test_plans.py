@@ -9,16 +9,20 @@ enough for the estimates to differ, hence the 20,000 assets here.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from chimera_store.store import Store
 from chimera_store.store.inputs import list_statement
+from tests.helpers import asset_record
 
 
 @pytest.fixture
@@ -185,3 +189,101 @@ def test_unchanged_since_probes_the_history_by_index(big_store: Store, db_url: s
                 f"Index Only Scan using {history}_history" in text
             ), text
             assert "Seq Scan" not in text, text
+
+
+# --- statistics before a large delete ----------------------------------------------------------
+
+_DATA_TABLES = ("campaigns", "agents", "tasks", "video_assets")
+_HISTORY_TABLES = ("task_status_history", "asset_status_history")
+
+
+def _without_autovacuum(db_url: str) -> None:
+    """Autovacuum could analyse the new rows behind the test's back (after a minute or so)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for table in _DATA_TABLES + _HISTORY_TABLES:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} SET (autovacuum_enabled = false)").format(
+                    sql.Identifier(table)
+                )
+            )
+
+
+def _analysed(db_url: str) -> dict[str, int]:
+    """How many times each table was ANALYZEd by hand, and whether it has statistics."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        rows = conn.execute(
+            "SELECT relname, analyze_count::int, EXISTS (SELECT 1 FROM pg_stats s "
+            "WHERE s.tablename = relname AND s.schemaname = schemaname) "
+            "FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+            (list(_DATA_TABLES + _HISTORY_TABLES),),
+        ).fetchall()
+    return {name: count for name, count, has_stats in rows if has_stats or count}
+
+
+def _campaign_with_work(store: Any) -> Any:
+    """A campaign whose tasks are complete and assets published: what a purge or clean removes."""
+    campaign = store.create_campaign("C", "g", "active")
+    agent = store.create_agent(campaign.id, "souls/a/SOUL.md", "r")
+    tasks = [
+        store.create_task(
+            campaign.id, "generate_content", "low", {"goal_description": "x"}, status="complete"
+        )
+        for _ in range(3)
+    ]
+    store.bulk_insert_assets(
+        asset_record(agent.id, tasks[i % 3].id, status="published") for i in range(30)
+    )
+    return campaign
+
+
+def test_a_purge_first_analyses_the_tables_that_have_rows_but_no_statistics(
+    store: Any, db_url: str
+) -> None:
+    """Right after a large load, before autovacuum's first ANALYZE, each deleted task's check for
+    remaining assets read the whole campaign's index (150 s for 10,000 tasks and 200,000 assets,
+    2.7 s once analysed: docs/operations.md). The owner's purge analyses such tables first."""
+    _without_autovacuum(db_url)
+    campaign = _campaign_with_work(store)
+    assert _analysed(db_url) == {}
+    assert store.purge_campaign(campaign.id).video_assets == 30
+    # Those with rows, once each; the history tables were empty and are left to autovacuum.
+    assert _analysed(db_url) == dict.fromkeys(_DATA_TABLES, 1)
+    # Tables that have statistics are not analysed again.
+    assert store.purge_campaign(_campaign_with_work(store).id).tasks == 3
+    assert _analysed(db_url) == dict.fromkeys(_DATA_TABLES, 1)
+
+
+def test_clean_first_analyses_the_tables_that_have_no_statistics(store: Any, db_url: str) -> None:
+    _without_autovacuum(db_url)
+    _campaign_with_work(store)
+    assert store.clean(datetime.now(UTC), dry_run=True).tasks == 3
+    assert _analysed(db_url) == {}  # a dry run only counts
+    assert store.clean(datetime.now(UTC)).video_assets == 30
+    assert _analysed(db_url) == dict.fromkeys(_DATA_TABLES, 1)
+
+
+def test_a_role_that_may_not_analyse_purges_all_the_same_and_says_why_it_may_be_slow(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    _without_autovacuum(db_url)
+    name = f"chimera_login_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN IN ROLE chimera_service").format(sql.Identifier(name))
+        )
+    try:
+        service_url = make_conninfo("", **{**conninfo_to_dict(db_url), "user": name})
+        with Store.open(service_url) as store:
+            campaign = _campaign_with_work(store)
+            with caplog.at_level(logging.WARNING, logger="chimera_store.statistics"):
+                assert store.purge_campaign(campaign.id).video_assets == 30
+        assert _analysed(db_url) == {}
+        assert [r.getMessage() for r in caplog.records] == [
+            "no planner statistics yet for agents, campaigns, tasks, video_assets, so this "
+            "delete may be slow: run ANALYZE as the tables' owner, or wait for autovacuum"
+        ]
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))

@@ -94,6 +94,7 @@ class BulkCalls(StoreCore):
         counts: dict[str, int] = {}
         async with self._connection() as conn:
             try:
+                await self._analyse_new_tables(conn)
                 async with conn.transaction():
                     for name in (
                         "purge_lock_campaign",

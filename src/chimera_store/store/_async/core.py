@@ -11,7 +11,7 @@ from typing import Any, Self, TypeVar
 from uuid import UUID
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.pq import TransactionStatus
 from psycopg.rows import args_row
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
@@ -37,6 +37,7 @@ from chimera_store.store.pause import async_sleep
 R = TypeVar("R", Campaign, Agent, Task, VideoAsset)
 T = TypeVar("T")
 _log = logging.getLogger("chimera_store.pool")
+_statistics_log = logging.getLogger("chimera_store.statistics")
 _RECHECK_TIMEOUT = 5.0  # s: the direct attempt that says why the pool timed out
 _SCHEMA_POLL = 1.0  # s: between looks at the schema while `open(schema_wait=...)` waits
 
@@ -226,6 +227,26 @@ class StoreCore:
                     yield type(self)(conn)
             except psycopg.Error as exc:
                 raise translate(exc) from None
+
+    async def _analyse_new_tables(self, conn: AsyncConnection[Any]) -> None:
+        """Before a large delete: ANALYZE the tables that hold rows but have no statistics yet,
+        where this role owns them (one catalog read when they have, the usual case). Without
+        statistics each deleted task's foreign-key check reads the whole campaign's index
+        (tables_without_statistics in store.sql). A role that may not ANALYZE gets a warning in
+        the log instead: its delete is right, only slow."""
+        cur = await conn.execute(query("tables_without_statistics"))
+        others = []
+        for name, may_analyse in await cur.fetchall():
+            if may_analyse:
+                await conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
+            else:
+                others.append(name)
+        if others:
+            _statistics_log.warning(
+                "no planner statistics yet for %s, so this delete may be slow: run ANALYZE as "
+                "the tables' owner, or wait for autovacuum",
+                ", ".join(others),
+            )
 
     async def _one(self, row_type: type[R], name: str, params: Mapping[str, Any]) -> R | None:
         async with self._connection() as conn:

@@ -96,6 +96,7 @@ class BulkCalls(StoreCore):
         counts: dict[str, int] = {}
         with self._connection() as conn:
             try:
+                self._analyse_new_tables(conn)
                 with conn.transaction():
                     for name in (
                         "purge_lock_campaign",

@@ -52,6 +52,11 @@ class RetentionCalls(StoreCore):
                     raise translate(exc) from None
             assert row is not None
             return CleanCounts(tasks=int(row[0]), video_assets=int(row[1]), history=0)
+        with self._connection() as conn:
+            try:
+                self._analyse_new_tables(conn)
+            except psycopg.Error as exc:
+                raise translate(exc) from None
         totals = {"tasks": 0, "video_assets": 0, "history": 0}
         while True:
             with self._connection() as conn:
