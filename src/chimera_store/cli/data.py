@@ -35,7 +35,6 @@ from chimera_store.cli.lists import (
     tasks_app,
 )
 from chimera_store.errors import InvalidInput, OperationCancelled
-from chimera_store.payload import payload_json_schema, task_to_payload
 from chimera_store.records import CampaignSummary, Page, to_dict
 from chimera_store.store import Store
 from chimera_store.vocab import AssetStatus
@@ -283,6 +282,8 @@ def task_export(
     ctx: typer.Context, task_id: Annotated[str, typer.Argument(help="Task id.")]
 ) -> None:
     """Print the task's queue payload (JSON), for replay."""
+    from chimera_store.payload import task_to_payload  # pydantic: only payload commands load it
+
     with open_store(ctx) as store:
         print_json(task_to_payload(store.get_task(task_id)))
 
@@ -295,6 +296,8 @@ def task_schema() -> None:
     For Planners and Workers in other languages: validate a payload before enqueueing it.
     No database is needed.
     """
+    from chimera_store.payload import payload_json_schema  # pydantic: as in `task export`
+
     print_json(payload_json_schema())
 
 

@@ -37,7 +37,6 @@ from chimera_store.cli.lists import (
     tasks_app,
 )
 from chimera_store.errors import ChimeraError, InvalidInput
-from chimera_store.payload import task_to_payload
 from chimera_store.validation import check_uuid
 
 DryRun = Annotated[
@@ -217,6 +216,8 @@ def tasks_export(
     What `task export` prints for one task, for every task that matches, read page by page;
     `tasks import` takes the file back (in another database, or after a purge).
     """
+    from chimera_store.payload import task_to_payload  # pydantic: only payload commands load it
+
     with open_store(ctx) as store:
         store.get_campaign(check_uuid(campaign, "campaign_id"))  # no such campaign: exit 8
         for task in store.iterate(

@@ -25,7 +25,6 @@ from psycopg.types.json import Jsonb
 from chimera_store import validation as v
 from chimera_store.errors import InvalidInput
 from chimera_store.ids import new_id
-from chimera_store.payload import parse_payload
 from chimera_store.records import Page, decode_cursor
 from chimera_store.sql import query
 from chimera_store.vocab import (
@@ -279,6 +278,9 @@ TASK_PAYLOAD_COPY_TYPES = (*TASK_COPY_TYPES, "timestamptz")
 def payload_task_params(payload: Any, campaign_id: Any) -> dict[str, Any]:
     """A queue payload (checked against its schema) as the parameters of a task row, with the
     payload's own `task_id` and `created_at`."""
+    # Imported here: pydantic takes ~80 ms to load, and only payload calls need it.
+    from chimera_store.payload import parse_payload
+
     model = parse_payload(payload)
     return task_params(
         campaign_id,
