@@ -263,27 +263,60 @@ def test_clean_first_analyses_the_tables_that_have_no_statistics(store: Any, db_
     assert _analysed(db_url) == dict.fromkeys(_DATA_TABLES, 1)
 
 
-def test_a_role_that_may_not_analyse_purges_all_the_same_and_says_why_it_may_be_slow(
-    db_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    _without_autovacuum(db_url)
-    name = f"chimera_login_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(db_url, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("CREATE ROLE {} LOGIN IN ROLE chimera_service").format(sql.Identifier(name))
-        )
-    try:
-        service_url = make_conninfo("", **{**conninfo_to_dict(db_url), "user": name})
-        with Store.open(service_url) as store:
-            campaign = _campaign_with_work(store)
-            with caplog.at_level(logging.WARNING, logger="chimera_store.statistics"):
-                assert store.purge_campaign(campaign.id).video_assets == 30
-        assert _analysed(db_url) == {}
-        assert [r.getMessage() for r in caplog.records] == [
-            "no planner statistics yet for agents, campaigns, tasks, video_assets, so this "
-            "delete may be slow: run ANALYZE as the tables' owner, or wait for autovacuum"
-        ]
-    finally:
+@pytest.fixture
+def login_url(db_url: str) -> Iterator[Any]:
+    """A new login role, given `grants` (`{role}` in each is its name): its connection string."""
+    made: list[str] = []
+
+    def make(*grants: str) -> str:
+        name = f"chimera_login_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(db_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+            for grant in grants:
+                admin.execute(sql.SQL(grant).format(role=sql.Identifier(name)))
+        made.append(name)
+        return make_conninfo("", **{**conninfo_to_dict(db_url), "user": name})
+
+    yield make
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        for name in made:
             admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
             admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def test_the_service_roles_purge_has_the_tables_analysed_too(
+    login_url: Any, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """chimera_service may not ANALYZE (it owns nothing); it may call the owner's
+    chimera_analyse_new_tables (revision 0007), which does only that."""
+    _without_autovacuum(db_url)
+    with Store.open(login_url("GRANT chimera_service TO {role}")) as store:
+        campaign = _campaign_with_work(store)
+        with caplog.at_level(logging.WARNING, logger="chimera_store.statistics"):
+            assert store.purge_campaign(campaign.id).video_assets == 30
+    assert _analysed(db_url) == dict.fromkeys(_DATA_TABLES, 1)
+    assert caplog.records == []
+
+
+def test_a_role_that_may_not_have_them_analysed_purges_all_the_same_and_says_why_it_is_slow(
+    login_url: Any, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A role given the tables directly, not through chimera_service."""
+    _without_autovacuum(db_url)
+    with Store.open(db_url) as owner:
+        campaign = _campaign_with_work(owner)
+    tables = ", ".join(_DATA_TABLES + _HISTORY_TABLES)
+    url = login_url(
+        f"GRANT SELECT, UPDATE, DELETE ON {tables} TO {{role}}",  # UPDATE: the purge locks
+        "GRANT SELECT ON alembic_version TO {role}",
+    )
+    with (
+        Store.open(url) as store,
+        caplog.at_level(logging.WARNING, logger="chimera_store.statistics"),
+    ):
+        assert store.purge_campaign(campaign.id).video_assets == 30
+    assert _analysed(db_url) == {}
+    assert [r.getMessage() for r in caplog.records] == [
+        "no planner statistics yet for agents, campaigns, tasks, video_assets, so this "
+        "delete may be slow: run ANALYZE as the tables' owner, or wait for autovacuum"
+    ]

@@ -124,11 +124,11 @@ def test_a_downgrade_script_from_the_current_revision(empty_db_url: str) -> None
     migrator.migrate(empty_db_url)
     rendered = run_cli("downgrade", "-1", "--sql", url=empty_db_url)
     assert rendered.returncode == 0, rendered.stderr
-    assert "Running downgrade 0006_task_heartbeats -> 0005_version_grants" in rendered.stdout
-    assert "0004_noop_updates" not in rendered.stdout
+    assert "Running downgrade 0007_analyse_function -> 0006_task_heartbeats" in rendered.stdout
+    assert "0005_version_grants" not in rendered.stdout
     assert revisions(empty_db_url) == [head_revision()]  # rendering changed nothing
     apply(empty_db_url, rendered.stdout)
-    assert revisions(empty_db_url) == ["0005_version_grants"]
+    assert revisions(empty_db_url) == ["0006_task_heartbeats"]
     migrator.migrate(empty_db_url)
     assert schema_state.check(empty_db_url) == []
 
@@ -138,11 +138,11 @@ def test_downgrade_takes_minus_n_as_its_help_says(empty_db_url: str) -> None:
     migrator.migrate(empty_db_url)
     stepped = run_cli("downgrade", "-2", url=empty_db_url)
     assert stepped.returncode == 0, stepped.stderr
-    assert "downgraded 0006_task_heartbeats -> 0004_noop_updates" in stepped.stdout
-    assert revisions(empty_db_url) == ["0004_noop_updates"]
+    assert "downgraded 0007_analyse_function -> 0005_version_grants" in stepped.stdout
+    assert revisions(empty_db_url) == ["0005_version_grants"]
     mistyped = run_cli("downgrade", "--allow-dataloss", "base", url=empty_db_url)
     assert mistyped.returncode == 2 and "No such option: --allow-dataloss" in mistyped.stderr
-    assert revisions(empty_db_url) == ["0004_noop_updates"]
+    assert revisions(empty_db_url) == ["0005_version_grants"]
 
 
 def test_what_a_downgrade_script_cannot_be(empty_db_url: str) -> None:

@@ -291,6 +291,43 @@ def test_heartbeats_downgrade_keeps_tasks_and_versions(db_url: str) -> None:
     assert schema_state.check(db_url) == []
 
 
+def test_the_analyse_function_is_narrow_and_goes_with_a_downgrade(db_url: str) -> None:
+    """0007: runs as its owner, with a pinned search_path; only chimera_service (and the owner)
+    may call it; it analyses the data tables that hold rows and have no statistics, nothing
+    else, and says which. A downgrade drops it and nothing more."""
+    fn = "public.chimera_analyse_new_tables()"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        definer, config = conn.execute(
+            "SELECT prosecdef, proconfig FROM pg_proc WHERE oid = %s::regprocedure", (fn,)
+        ).fetchone()  # type: ignore[misc]
+        assert definer and config == ["search_path=pg_catalog, pg_temp"]
+        may = {
+            role: conn.execute(
+                "SELECT has_function_privilege(%s, %s, 'EXECUTE')", (role, fn)
+            ).fetchone()[0]  # type: ignore[index]
+            for role in ("chimera_service", "chimera_readonly", "public")
+        }
+        assert may == {"chimera_service": True, "chimera_readonly": False, "public": False}
+        assert conn.execute(f"SELECT {fn}").fetchone() == ([],)  # empty tables: nothing to do
+        conn.execute(
+            "INSERT INTO campaigns (id, name, goal_description) VALUES (%s, 'n', 'g')", (C,)
+        )
+        conn.execute("CREATE TABLE not_ours (n int)")
+        conn.execute("INSERT INTO not_ours VALUES (1)")
+        assert conn.execute(f"SELECT {fn}").fetchone() == (["campaigns"],)
+        assert conn.execute(f"SELECT {fn}").fetchone() == ([],)  # it has statistics now
+        assert conn.execute(
+            "SELECT count(*) FROM pg_stats WHERE tablename = 'not_ours'"
+        ).fetchone() == (0,)
+        conn.execute("DROP TABLE not_ours")
+    migrator.downgrade("0006_task_heartbeats", db_url)
+    assert revisions(db_url) == ["0006_task_heartbeats"]
+    assert scalar(db_url, "SELECT to_regprocedure(%s)", (fn,)) is None
+    assert scalar(db_url, "SELECT count(*) FROM campaigns") == 1
+    migrator.migrate(db_url)
+    assert schema_state.check(db_url) == []
+
+
 def test_downgrade_of_empty_tables_needs_no_flag(db_url: str) -> None:
     migrator.downgrade("0001_schema", db_url)
     assert revisions(db_url) == ["0001_schema"]
@@ -372,6 +409,7 @@ def test_status_lists_pending(empty_db_url: str) -> None:
         "0004_noop_updates",
         "0005_version_grants",
         "0006_task_heartbeats",
+        "0007_analyse_function",
     ]
 
 

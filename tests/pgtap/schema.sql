@@ -2,7 +2,7 @@
 -- (tests/reliability/test_pgtap.py does, on the external PostgreSQL 15 with postgresql-15-pgtap).
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(142);
+SELECT plan(146);
 
 SELECT has_table('campaigns');
 SELECT col_is_pk('campaigns', 'id');
@@ -77,6 +77,10 @@ SELECT col_type_is('tasks', 'heartbeat_at', 'timestamp with time zone');
 SELECT col_is_null('tasks', 'heartbeat_at');
 SELECT col_hasnt_default('tasks', 'heartbeat_at');
 SELECT trigger_is('tasks', 'tasks_bump_version', 'chimera_bump_task_version');
+SELECT has_function('chimera_analyse_new_tables', ARRAY[]::name[]);
+SELECT is_definer('chimera_analyse_new_tables', ARRAY[]::name[]);
+SELECT function_privs_are('chimera_analyse_new_tables', ARRAY[]::name[], 'chimera_service', ARRAY['EXECUTE']);
+SELECT function_privs_are('chimera_analyse_new_tables', ARRAY[]::name[], 'chimera_readonly', ARRAY[]::text[]);
 SELECT has_table('video_assets');
 SELECT col_is_pk('video_assets', 'id');
 SELECT col_type_is('video_assets', 'id', 'uuid');

@@ -13,7 +13,7 @@ from typing import Any, Self, TypeVar
 from uuid import UUID
 
 import psycopg
-from psycopg import Connection, sql
+from psycopg import Connection
 from psycopg.pq import TransactionStatus
 from psycopg.rows import args_row
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
@@ -231,24 +231,23 @@ class StoreCore:
                 raise translate(exc) from None
 
     def _analyse_new_tables(self, conn: Connection[Any]) -> None:
-        """Before a large delete: ANALYZE the tables that hold rows but have no statistics yet,
-        where this role owns them (one catalog read when they have, the usual case). Without
-        statistics each deleted task's foreign-key check reads the whole campaign's index
-        (tables_without_statistics in store.sql). A role that may not ANALYZE gets a warning in
-        the log instead: its delete is right, only slow."""
+        """Before a large delete: have the tables that hold rows but no statistics yet analysed
+        (one catalog read when they have statistics, the usual case). Without them each deleted
+        task's foreign-key check reads the whole campaign's index (tables_without_statistics in
+        store.sql). The owner and chimera_service may (chimera_analyse_new_tables, revision
+        0007); another role gets a warning in the log: its delete is right, only slow."""
         cur = conn.execute(query("tables_without_statistics"))
-        others = []
-        for name, may_analyse in cur.fetchall():
-            if may_analyse:
-                conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
-            else:
-                others.append(name)
-        if others:
-            _statistics_log.warning(
-                "no planner statistics yet for %s, so this delete may be slow: run ANALYZE as "
-                "the tables' owner, or wait for autovacuum",
-                ", ".join(others),
-            )
+        missing = cur.fetchall()
+        if not missing:
+            return
+        if all(may_analyse for _, may_analyse in missing):
+            conn.execute(query("analyse_new_tables"))
+            return
+        _statistics_log.warning(
+            "no planner statistics yet for %s, so this delete may be slow: run ANALYZE as "
+            "the tables' owner, or wait for autovacuum",
+            ", ".join(name for name, _ in missing),
+        )
 
     def _one(self, row_type: type[R], name: str, params: Mapping[str, Any]) -> R | None:
         with self._connection() as conn:
