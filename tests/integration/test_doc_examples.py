@@ -10,6 +10,7 @@ import ast
 import asyncio
 import importlib
 import inspect
+import json
 import re
 import textwrap
 from collections.abc import Callable
@@ -31,6 +32,11 @@ MODULES = ["chimera_store.worker", "chimera_store.payload", "chimera_store.recor
 # for a Worker's own work, SQL functions, and a migration script's own `upgrade()` / `downgrade()`.
 NOT_OURS = {"gc.freeze", "list", "range", "render", "isinstance", "len", "print"}
 NOT_OURS |= {"now", "gen_random_uuid", "upgrade", "downgrade"}
+# The schema's own SQL functions (`chimera_analyse_new_tables()`), which `check` holds to this
+# version's.
+NOT_OURS |= set(
+    json.loads((ROOT / "src/chimera_store/expected_schema.json").read_text())["functions"]
+)
 # Objects the examples name by a variable: each is a store, or the sync heartbeats' handle.
 ALIASES = {"store": Store, "tx": Store, "beats": "chimera_store.worker.Beats"}
 
