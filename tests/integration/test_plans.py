@@ -20,6 +20,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from chimera_store import PermissionDenied
 from chimera_store.store import Store
 from chimera_store.store.inputs import list_statement
 from tests.helpers import asset_record
@@ -320,3 +321,21 @@ def test_a_role_that_may_not_have_them_analysed_purges_all_the_same_and_says_why
         "no planner statistics yet for agents, campaigns, tasks, video_assets, so this "
         "delete may be slow: run ANALYZE as the tables' owner, or wait for autovacuum"
     ]
+
+
+def test_a_role_that_may_not_delete_gets_its_permission_error_and_no_warning(
+    login_url: Any, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    _without_autovacuum(db_url)
+    with Store.open(db_url) as owner:
+        campaign = _campaign_with_work(owner)
+    with (
+        Store.open(login_url("GRANT chimera_readonly TO {role}")) as store,
+        caplog.at_level(logging.WARNING, logger="chimera_store.statistics"),
+        pytest.raises(PermissionDenied),
+    ):
+        store.purge_campaign(campaign.id)
+    assert caplog.records == []
+    assert _analysed(db_url) == {}
+    with Store.open(db_url) as owner:
+        assert owner.campaign_summary(campaign.id).assets_by_status == {"published": 30}

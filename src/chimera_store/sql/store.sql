@@ -348,14 +348,15 @@ SELECT count(*) FROM (SELECT 1 FROM video_assets WHERE campaign_id = %(id)s FOR 
 -- chimera_service). Without statistics PostgreSQL plans the check of each deleted task or agent
 -- for remaining assets as a BitmapAnd that reads the whole campaign's index every time: a
 -- campaign of 10,000 tasks and 200,000 assets purged in 150 s, against 3.3 s once analysed
--- (docs/operations.md).
+-- (docs/operations.md). Only tables this role may delete from: a role that may not gets its
+-- permission error, not a warning that its delete may be slow.
 SELECT c.relname,
        has_function_privilege('public.chimera_analyse_new_tables()', 'EXECUTE') AS may_analyse
 FROM unnest(ARRAY['campaigns', 'agents', 'tasks', 'video_assets', 'task_status_history',
                   'asset_status_history']) AS t(name)
 JOIN pg_class c ON c.oid = to_regclass(t.name)
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE pg_relation_size(c.oid) > 0
+WHERE pg_relation_size(c.oid) > 0 AND has_table_privilege(c.oid, 'DELETE')
   AND NOT EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = n.nspname
                                                AND s.tablename = c.relname)
 ORDER BY t.name;
