@@ -101,7 +101,7 @@ def snapshot(conn: psycopg.Connection[Any], tables: tuple[str, ...] = SCHEMA_TAB
                 if table is not None:
                     table[kind][row["name"]] = _normalise(row["definition"], schema)
         for row in cur.execute(query("catalog_functions")).fetchall():
-            result["functions"][row["name"]] = row["body_md5"]
+            result["functions"][row["name"]] = row["definition_md5"]
     return result
 
 
@@ -144,7 +144,10 @@ def differences(live: Snapshot, expected: Snapshot) -> list[str]:
         elif w is None:
             out.append(f"function {name}(): unexpected")
         else:
-            out.append(f"function {name}(): body differs from this version's")
+            out.append(
+                f"function {name}(): body, SECURITY DEFINER or search_path differs from this "
+                "version's"
+            )
     return out
 
 

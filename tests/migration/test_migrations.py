@@ -373,7 +373,18 @@ def test_check_reports_drift(db_url: str) -> None:
         (
             "CREATE OR REPLACE FUNCTION chimera_bump_version() RETURNS trigger "
             "LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$",
-            "function chimera_bump_version(): body differs from this version's",
+            "function chimera_bump_version(): body, SECURITY DEFINER or search_path differs "
+            "from this version's",
+        ),
+        (
+            "ALTER FUNCTION chimera_analyse_new_tables() SECURITY INVOKER",
+            "function chimera_analyse_new_tables(): body, SECURITY DEFINER or search_path "
+            "differs from this version's",
+        ),
+        (
+            "ALTER FUNCTION chimera_analyse_new_tables() SET search_path = public",
+            "function chimera_analyse_new_tables(): body, SECURITY DEFINER or search_path "
+            "differs from this version's",
         ),
         (
             "DROP FUNCTION chimera_asset_campaign() CASCADE",

@@ -46,7 +46,11 @@ WHERE n.nspname = current_schema() AND c.relname = ANY(%(tables)s) AND NOT tg.tg
 ORDER BY c.relname, tg.tgname;
 
 -- name: catalog_functions
-SELECT p.proname AS name, md5(p.prosrc) AS body_md5
+-- The body and what it runs with: a SECURITY DEFINER function altered to INVOKER, or its pinned
+-- search_path changed, is drift as much as a new body is.
+SELECT p.proname AS name,
+       md5(p.prosrc || ' security_definer=' || p.prosecdef::text
+           || ' config=' || coalesce(array_to_string(p.proconfig, ';'), '')) AS definition_md5
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = current_schema() AND p.proname LIKE 'chimera\_%%'
