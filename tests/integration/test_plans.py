@@ -212,11 +212,10 @@ def _without_autovacuum(db_url: str) -> None:
 def _analysed(db_url: str) -> dict[str, int]:
     """How many times each table was ANALYZEd by hand, and whether it has statistics."""
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_stat_force_next_flush()")
         rows = conn.execute(
-            "SELECT relname, analyze_count::int, EXISTS (SELECT 1 FROM pg_stats s "
-            "WHERE s.tablename = relname AND s.schemaname = schemaname) "
-            "FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+            "SELECT u.relname, u.analyze_count::int, EXISTS (SELECT 1 FROM pg_stats s "
+            "WHERE s.tablename = u.relname AND s.schemaname = u.schemaname) "
+            "FROM pg_stat_user_tables u WHERE u.relname = ANY(%s)",
             (list(_DATA_TABLES + _HISTORY_TABLES),),
         ).fetchall()
     return {name: count for name, count, has_stats in rows if has_stats or count}
