@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import psycopg
@@ -89,3 +89,29 @@ def empty_db_url(admin_url: str) -> Iterator[str]:
 def conn(db_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     with psycopg.connect(db_url, autocommit=True) as c:
         yield c
+
+
+@pytest.fixture
+def login_url(db_url: str) -> Iterator[Callable[..., str]]:
+    """A new login role in `group` (if given), with `grants` (`{role}` in each is its name): its
+    connection string. The roles are dropped afterwards."""
+    made: list[str] = []
+
+    def make(group: str | None = None, *, grants: Sequence[str] = ()) -> str:
+        name = f"chimera_login_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(db_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+            if group is not None:
+                admin.execute(
+                    sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name))
+                )
+            for grant in grants:
+                admin.execute(sql.SQL(grant).format(role=sql.Identifier(name)))
+        made.append(name)
+        return make_conninfo("", **{**conninfo_to_dict(db_url), "user": name})
+
+    yield make
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        for name in made:
+            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))

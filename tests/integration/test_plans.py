@@ -10,15 +10,13 @@ enough for the estimates to differ, hence the 20,000 assets here.
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from chimera_store import PermissionDenied
 from chimera_store.store import Store
@@ -242,7 +240,7 @@ def test_a_purge_first_analyses_the_tables_that_have_rows_but_no_statistics(
 ) -> None:
     """Right after a large load, before autovacuum's first ANALYZE, each deleted task's check for
     remaining assets read the whole campaign's index (150 s for 10,000 tasks and 200,000 assets,
-    2.7 s once analysed: docs/operations.md). The owner's purge analyses such tables first."""
+    3.3 s analysing first: docs/operations.md). The owner's purge analyses such tables first."""
     _without_autovacuum(db_url)
     campaign = _campaign_with_work(store)
     assert _analysed(db_url) == {}
@@ -263,34 +261,13 @@ def test_clean_first_analyses_the_tables_that_have_no_statistics(store: Any, db_
     assert _analysed(db_url) == dict.fromkeys(_DATA_TABLES, 1)
 
 
-@pytest.fixture
-def login_url(db_url: str) -> Iterator[Any]:
-    """A new login role, given `grants` (`{role}` in each is its name): its connection string."""
-    made: list[str] = []
-
-    def make(*grants: str) -> str:
-        name = f"chimera_login_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(db_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
-            for grant in grants:
-                admin.execute(sql.SQL(grant).format(role=sql.Identifier(name)))
-        made.append(name)
-        return make_conninfo("", **{**conninfo_to_dict(db_url), "user": name})
-
-    yield make
-    with psycopg.connect(db_url, autocommit=True) as admin:
-        for name in made:
-            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
-            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
-
-
 def test_the_service_roles_purge_has_the_tables_analysed_too(
-    login_url: Any, db_url: str, caplog: pytest.LogCaptureFixture
+    login_url: Callable[..., str], db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """chimera_service may not ANALYZE (it owns nothing); it may call the owner's
     chimera_analyse_new_tables (revision 0007), which does only that."""
     _without_autovacuum(db_url)
-    with Store.open(login_url("GRANT chimera_service TO {role}")) as store:
+    with Store.open(login_url("chimera_service")) as store:
         campaign = _campaign_with_work(store)
         with caplog.at_level(logging.WARNING, logger="chimera_store.statistics"):
             assert store.purge_campaign(campaign.id).video_assets == 30
@@ -299,7 +276,7 @@ def test_the_service_roles_purge_has_the_tables_analysed_too(
 
 
 def test_a_role_that_may_not_have_them_analysed_purges_all_the_same_and_says_why_it_is_slow(
-    login_url: Any, db_url: str, caplog: pytest.LogCaptureFixture
+    login_url: Callable[..., str], db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A role given the tables directly, not through chimera_service."""
     _without_autovacuum(db_url)
@@ -307,8 +284,10 @@ def test_a_role_that_may_not_have_them_analysed_purges_all_the_same_and_says_why
         campaign = _campaign_with_work(owner)
     tables = ", ".join(_DATA_TABLES + _HISTORY_TABLES)
     url = login_url(
-        f"GRANT SELECT, UPDATE, DELETE ON {tables} TO {{role}}",  # UPDATE: the purge locks
-        "GRANT SELECT ON alembic_version TO {role}",
+        grants=[
+            f"GRANT SELECT, UPDATE, DELETE ON {tables} TO {{role}}",  # UPDATE: the purge locks
+            "GRANT SELECT ON alembic_version TO {role}",
+        ]
     )
     with (
         Store.open(url) as store,
@@ -323,13 +302,13 @@ def test_a_role_that_may_not_have_them_analysed_purges_all_the_same_and_says_why
 
 
 def test_a_role_that_may_not_delete_gets_its_permission_error_and_no_warning(
-    login_url: Any, db_url: str, caplog: pytest.LogCaptureFixture
+    login_url: Callable[..., str], db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     _without_autovacuum(db_url)
     with Store.open(db_url) as owner:
         campaign = _campaign_with_work(owner)
     with (
-        Store.open(login_url("GRANT chimera_readonly TO {role}")) as store,
+        Store.open(login_url("chimera_readonly")) as store,
         caplog.at_level(logging.WARNING, logger="chimera_store.statistics"),
         pytest.raises(PermissionDenied),
     ):

@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import psycopg
 import pytest
 from psycopg import errors as pg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from chimera_store import PermissionDenied, migrator, schema_state
 from chimera_store.store import Store
 from tests.helpers import asset_record, run_cli, snapshot
-
-
-@pytest.fixture
-def login_url(db_url: str) -> Iterator[Callable[[str], str]]:
-    """A new login role in the given group: its connection string."""
-    made: list[str] = []
-
-    def url_for(group: str) -> str:
-        name = f"chimera_login_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(db_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(
-                    sql.Identifier(name), sql.Identifier(group)
-                )
-            )
-        made.append(name)
-        return make_conninfo("", **{**conninfo_to_dict(db_url), "user": name})
-
-    yield url_for
-    with psycopg.connect(db_url, autocommit=True) as admin:
-        for name in made:
-            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
-            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 @pytest.fixture

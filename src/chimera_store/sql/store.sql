@@ -352,8 +352,7 @@ SELECT count(*) FROM (SELECT 1 FROM video_assets WHERE campaign_id = %(id)s FOR 
 -- permission error, not a warning that its delete may be slow.
 SELECT c.relname,
        has_function_privilege('public.chimera_analyse_new_tables()', 'EXECUTE') AS may_analyse
-FROM unnest(ARRAY['campaigns', 'agents', 'tasks', 'video_assets', 'task_status_history',
-                  'asset_status_history']) AS t(name)
+FROM unnest(%(tables)s::text[]) AS t(name)
 JOIN pg_class c ON c.oid = to_regclass(t.name)
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE pg_relation_size(c.oid) > 0 AND has_table_privilege(c.oid, 'DELETE')

@@ -32,6 +32,7 @@ from chimera_store.jsonb_loads import adapters as jsonb_adapters
 from chimera_store.liveness import server_hung_up
 from chimera_store.records import Agent, Campaign, Page, Task, VideoAsset, encode_cursor
 from chimera_store.revisions import schema_behind
+from chimera_store.schema_contract import SCHEMA_TABLES
 from chimera_store.sql import query
 from chimera_store.store import inputs
 from chimera_store.store.pause import sleep
@@ -236,7 +237,8 @@ class StoreCore:
         task's foreign-key check reads the whole campaign's index (tables_without_statistics in
         store.sql). The owner and chimera_service may (chimera_analyse_new_tables, revision
         0007); another role gets a warning in the log: its delete is right, only slow."""
-        cur = conn.execute(query("tables_without_statistics"))
+        tables = {"tables": list(SCHEMA_TABLES)}
+        cur = conn.execute(query("tables_without_statistics"), tables)
         missing = cur.fetchall()
         if not missing:
             return
