@@ -32,7 +32,6 @@ def _snapshot(url: str) -> tuple[int, ...]:
 @pytest.mark.parametrize(
     ("args", "named"),
     [
-        (["assets", "list", "--campaign", "nope"], "--campaign: not a UUID"),
         (["assets", "list", "--agent", "nope"], "--agent: not a UUID"),
         (["assets", "list", "--task", "nope"], "--task: not a UUID"),
         (["assets", "list", "--campaign", CAMPAIGN, "--status", "done"], "--status: 'done'"),
@@ -40,9 +39,7 @@ def _snapshot(url: str) -> tuple[int, ...]:
         (["assets", "list", "--campaign", CAMPAIGN, "--cursor", "xyz"], "--cursor: not a cursor"),
         (["tasks", "list", "--campaign", CAMPAIGN, "--type", "dance"], "--type: 'dance'"),
         (["tasks", "list", "--campaign", CAMPAIGN, "--priority", "asap"], "--priority: 'asap'"),
-        (["agents", "list", "--campaign", "nope"], "--campaign: not a UUID"),
         (["campaigns", "list", "--status", "done"], "--status: 'done'"),
-        (["campaign", "show", "nope"], "campaign_id: not a UUID"),
         (["campaign", "set-status", CAMPAIGN, "done"], "status: 'done' is not one of"),
         (["task", "show", "nope"], "task_id: not a UUID"),
         (["task", "export", "nope"], "task_id: not a UUID"),
@@ -50,7 +47,6 @@ def _snapshot(url: str) -> tuple[int, ...]:
         (["task", "set-status", TASK, "done"], "status: 'done' is not one of"),
         (["task", "set-status", TASK, "pending", "--actor", " "], "--actor: must not be empty"),
         (["asset", "show", "nope"], "asset_id: not a UUID"),
-        (["tasks", "import", "-", "--campaign", "nope"], "--campaign: not a UUID"),
     ],
 )
 def test_refused_values_are_named_as_typed(seeded: str, args: list[str], named: str) -> None:
@@ -59,6 +55,25 @@ def test_refused_values_are_named_as_typed(seeded: str, args: list[str], named: 
     assert result.exit_code == 10, result.output
     assert result.output.startswith(f"error: {named}"), result.output
     assert "_id:" not in result.output or named.split(":")[0].endswith("_id")
+    assert _snapshot(seeded) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["assets", "list", "--campaign", "nope"],
+        ["agents", "list", "--campaign", "nope"],
+        ["campaign", "show", "nope"],
+        ["campaign", "purge", "nope", "--yes"],
+        ["tasks", "import", "-", "--campaign", "nope"],
+    ],
+)
+def test_a_campaign_named_by_no_id_or_name_is_not_found(seeded: str, args: list[str]) -> None:
+    """Not "not a UUID" (a campaign may be named): looked up as a name, and not there."""
+    before = _snapshot(seeded)
+    result = cli(seeded, *args, input="")
+    assert result.exit_code == 8, result.output
+    assert result.output.startswith("error: campaign 'nope' not found"), result.output
     assert _snapshot(seeded) == before
 
 

@@ -86,7 +86,7 @@ def test_agent_create_show_and_update(seeded: str) -> None:
     unknown = str(uuid.uuid4())
     for args, code, said in (
         (["--campaign", unknown], 9, f"error: --campaign: campaign {unknown} does not exist"),
-        (["--campaign", "nope"], 10, "error: --campaign: not a UUID"),
+        (["--campaign", "nope"], 8, "error: campaign 'nope' not found"),  # no such name
         (["--campaign", CAMPAIGN, "--soul-md-path", ""], 10, "error: --soul-md-path: "),
     ):
         full = {"--soul-md-path": "a", "--character-reference": "b"}

@@ -171,6 +171,39 @@ def test_lists_in_a_time_window(store: Any, db_url: str) -> None:
             assert info.value.field == field
 
 
+def test_campaigns_by_name_and_id_prefix(store: Any) -> None:
+    ids = ["0a1b2c3d-0000-4000-8000-00000000000" + str(n) for n in range(3)]
+    first = store.create_campaign("Summer Drop", "g", id=ids[0])
+    second = store.create_campaign("Summer Drop", "g", id=ids[1])
+    other = store.create_campaign("summer drop", "g", "active", id=ids[2])
+    store.create_campaign("Eco", "g", id="ffff0000-0000-4000-8000-000000000000")
+
+    def names(**filters: Any) -> list[Any]:
+        return [c.id for c in store.list_campaigns(**filters).items]
+
+    # Exact: case and spaces count; newest first, as every list.
+    assert names(name="Summer Drop") == [second.id, first.id]
+    assert names(name="Summer Drop ") == [] and names(name="Summer") == []
+    assert names(name="summer drop", status="active") == [other.id]
+    # The start of the id's text, upper case read as lower (as `UUID()` would).
+    assert names(id_prefix="0a1b2c3d") == [other.id, second.id, first.id]
+    assert names(id_prefix="0A1B2C3D-0000-4000-8000-000000000001") == [second.id]
+    assert names(id_prefix="0a1b2c3d-0000-4000-8000-000000000009") == []
+    page = store.list_campaigns(id_prefix="0a1b", limit=2)
+    rest = store.list_campaigns(id_prefix="0a1b", limit=2, cursor=page.next_cursor)
+    assert [c.id for c in page.items + rest.items] == [other.id, second.id, first.id]
+    # Only hex digits and dashes: a LIKE pattern or SQL is refused, not matched.
+    longer = "0a1b2c3d-0000-4000-8000-0000000000019"  # longer than any id
+    for bad in ("0a1b%", "_", "0a1b' OR 'x'='x", "g", longer, 17):
+        with pytest.raises(InvalidInput) as info:
+            store.list_campaigns(id_prefix=bad)
+        assert info.value.field == "id_prefix"
+    for bad_name in ("", "x\x00y", 5):
+        with pytest.raises(InvalidInput) as info:
+            store.list_campaigns(name=bad_name)
+        assert info.value.field == "name"
+
+
 def test_errors_are_typed(store: Any, db_url: str) -> None:
     c, a, t = world(store)
     with pytest.raises(NotFound):

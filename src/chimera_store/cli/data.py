@@ -34,6 +34,7 @@ from chimera_store.cli.lists import (
     print_page,
     tasks_app,
 )
+from chimera_store.cli.refs import CAMPAIGN_HELP, campaign_id_of
 from chimera_store.errors import InvalidInput, OperationCancelled
 from chimera_store.records import CampaignSummary, Page, to_dict
 from chimera_store.store import Store
@@ -130,12 +131,12 @@ def _report(store: Store, summary: CampaignSummary) -> None:
 @handle_errors
 def campaign_show(
     ctx: typer.Context,
-    campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+    campaign_id: Annotated[str, typer.Argument(help=CAMPAIGN_HELP)],
     as_json: Json = False,
 ) -> None:
     """The campaign report: goal, status, agents, tasks and assets by status, newest assets."""
     with open_store(ctx) as store:
-        summary = store.campaign_summary(campaign_id)
+        summary = store.campaign_summary(campaign_id_of(store, campaign_id))
         if as_json:
             print_json(to_dict(summary))
             return
@@ -146,7 +147,7 @@ def campaign_show(
 @handle_errors
 def campaign_set_status(
     ctx: typer.Context,
-    campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+    campaign_id: Annotated[str, typer.Argument(help=CAMPAIGN_HELP)],
     status: Annotated[
         str, typer.Argument(help="New status: draft, active, paused, completed or archived.")
     ],
@@ -164,6 +165,7 @@ def campaign_set_status(
     The version goes up by one, so every commit based on the old version becomes stale.
     """
     with open_store(ctx) as store:
+        campaign_id = campaign_id_of(store, campaign_id)
         before = store.get_campaign(campaign_id)
         after = store.update_campaign(campaign_id, status=status, expected_version=expected_version)
     if as_json:
@@ -188,7 +190,7 @@ def campaign_set_status(
 @handle_errors
 def campaign_purge(
     ctx: typer.Context,
-    campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+    campaign_id: Annotated[str, typer.Argument(help=CAMPAIGN_HELP)],
     yes: Annotated[bool, typer.Option("--yes", help="Really delete.")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="The rows deleted per table, as JSON.")
@@ -199,14 +201,14 @@ def campaign_purge(
     `campaign export ID -o FILE` first keeps what `campaign import FILE` can restore.
     """
     with open_store(ctx) as store:
-        summary = store.campaign_summary(campaign_id)
+        summary = store.campaign_summary(campaign_id_of(store, campaign_id))
         tasks = sum(summary.tasks_by_status.values())
         assets = sum(summary.assets_by_status.values())
         line = f"{summary.agents:,} agents, {tasks:,} tasks, {assets:,} assets and their history"
         if not yes:
             out.print(f"would delete campaign {summary.campaign.name!r}: {line}", markup=False)
             raise OperationCancelled("nothing deleted (pass --yes to delete)")
-        counts = store.purge_campaign(campaign_id)
+        counts = store.purge_campaign(summary.campaign.id)
     if as_json:
         print_json(to_dict(counts))
         return

@@ -36,6 +36,7 @@ from chimera_store.cli.lists import (
     assets_app,
     tasks_app,
 )
+from chimera_store.cli.refs import CAMPAIGN_HELP, campaign_id_of
 from chimera_store.errors import ChimeraError, InvalidInput
 from chimera_store.validation import check_uuid
 
@@ -64,7 +65,7 @@ def _doing(dry_run: bool) -> str:
 @handle_errors
 def campaign_export(
     ctx: typer.Context,
-    campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+    campaign_id: Annotated[str, typer.Argument(help=CAMPAIGN_HELP)],
     output: Annotated[
         Path | None,
         typer.Option(
@@ -83,6 +84,7 @@ def campaign_export(
     another database or after `campaign purge`; it refuses a file that was cut short.
     """
     with open_store(ctx) as store:
+        campaign_id = campaign_id_of(store, campaign_id)
         items = store.export_campaign(check_uuid(campaign_id, "campaign_id"))
         if output is None:
             for item in items:
@@ -219,6 +221,7 @@ def tasks_export(
     from chimera_store.payload import task_to_payload  # pydantic: only payload commands load it
 
     with open_store(ctx) as store:
+        campaign = campaign_id_of(store, campaign)
         store.get_campaign(check_uuid(campaign, "campaign_id"))  # no such campaign: exit 8
         for task in store.iterate(
             store.list_tasks,
@@ -237,13 +240,21 @@ def tasks_import(
     source: Annotated[
         str, typer.Argument(help="JSON-lines file of queue payloads, or - for stdin.")
     ],
-    campaign: Annotated[str, typer.Option("--campaign", help="Campaign the tasks belong to.")],
+    campaign: Annotated[
+        str,
+        typer.Option(
+            "--campaign",
+            help="Campaign the tasks belong to: its id, the start of its id (4+ characters) or "
+            "its exact name.",
+        ),
+    ],
     dry_run: DryRun = False,
 ) -> None:
     """Create tasks from queue payloads (JSON lines) with COPY; all or nothing."""
     with open_store(ctx) as store, progress_bar(_doing(dry_run), None) as advance:
         # The campaign is the operator's option, not a record's field: refuse a wrong one as
         # such before reading the file, rather than as "line 1: campaign_id: ...".
+        campaign = campaign_id_of(store, campaign)
         store.get_campaign(check_uuid(campaign, "campaign_id"))
         records = JsonLines(source, advance)
         with records.errors_by_line():

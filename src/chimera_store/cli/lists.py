@@ -23,6 +23,7 @@ from chimera_store.cli.common import (
     parse_time,
     print_json,
 )
+from chimera_store.cli.refs import CAMPAIGN_HELP, campaign_id_of
 from chimera_store.records import Page, to_dict
 from chimera_store.store import Store
 
@@ -36,7 +37,7 @@ assets_app = typer.Typer(
 )
 Limit = Annotated[int, typer.Option(help="Page size (1-1000).", min=1, max=1000)]
 Cursor = Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")]
-CampaignId = Annotated[str, typer.Option("--campaign", help="Campaign id.")]
+CampaignId = Annotated[str, typer.Option("--campaign", help=CAMPAIGN_HELP)]
 StatusFilter = Annotated[str | None, typer.Option("--status", help="Only this status.")]
 TaskTypeFilter = Annotated[str | None, typer.Option("--type", help="Only this task type.")]
 Since = Annotated[
@@ -198,7 +199,7 @@ def agents_list(
             as_json=as_json,
             limit=limit,
             cursor=cursor,
-            campaign_id=campaign,
+            campaign_id=campaign_id_of(store, campaign),
         )
 
 
@@ -240,7 +241,7 @@ def tasks_list(
             as_json=as_json,
             limit=limit,
             cursor=cursor,
-            campaign_id=campaign,
+            campaign_id=campaign_id_of(store, campaign),
             status=status,
             task_type=task_type,
             priority=priority,
@@ -255,7 +256,7 @@ def tasks_list(
 @handle_errors
 def assets_list(
     ctx: typer.Context,
-    campaign: Annotated[str | None, typer.Option("--campaign", help="Campaign id.")] = None,
+    campaign: Annotated[str | None, typer.Option("--campaign", help=CAMPAIGN_HELP)] = None,
     agent: Annotated[str | None, typer.Option("--agent", help="Agent id.")] = None,
     task: Annotated[str | None, typer.Option("--task", help="Task id.")] = None,
     status: StatusFilter = None,
@@ -290,7 +291,7 @@ def assets_list(
             as_json=as_json,
             limit=limit,
             cursor=cursor,
-            campaign_id=campaign,
+            campaign_id=None if campaign is None else campaign_id_of(store, campaign),
             agent_id=agent,
             task_id=task,
             status=status,

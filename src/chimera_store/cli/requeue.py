@@ -20,6 +20,7 @@ from chimera_store.cli.common import (
 )
 from chimera_store.cli.lifecycle import Actor, operator_actor
 from chimera_store.cli.lists import tasks_app
+from chimera_store.cli.refs import campaign_id_of
 
 
 @handle_errors
@@ -35,7 +36,11 @@ def tasks_requeue(
     ],
     campaign: Annotated[
         str | None,
-        typer.Option("--campaign", help="Only this campaign's tasks (default: every campaign's)."),
+        typer.Option(
+            "--campaign",
+            help="Only this campaign's tasks (default: every campaign's): its id, the start of "
+            "its id (4+ characters) or its exact name.",
+        ),
     ] = None,
     worker: Annotated[
         str | None, typer.Option("--worker", help="Only the tasks assigned to this worker.")
@@ -66,7 +71,7 @@ def tasks_requeue(
             unchanged_since=since,
             actor=who,
             reason=reason,
-            campaign_id=campaign,
+            campaign_id=None if campaign is None else campaign_id_of(store, campaign),
             assigned_worker_id=worker,
             dry_run=dry_run,
             progress=advance,  # told of each task moved; a dry run moves none

@@ -19,9 +19,10 @@ from chimera_store.cli.common import (
     print_json,
 )
 from chimera_store.cli.data import agent_app, asset_app, campaign_app, print_record, task_app
+from chimera_store.cli.refs import CAMPAIGN_HELP, campaign_id_of
 from chimera_store.records import to_dict
 
-CampaignId = Annotated[str, typer.Argument(help="Campaign id.")]
+CampaignId = Annotated[str, typer.Argument(help=CAMPAIGN_HELP)]
 Goal = Annotated[str, typer.Option("--goal", help="The campaign's goal description.")]
 NewId = Annotated[
     str | None,
@@ -112,6 +113,7 @@ def campaign_update(
     """
     _at_least_one({"--name": name, "--goal": goal_description})
     with open_store(ctx) as store:
+        campaign_id = campaign_id_of(store, campaign_id)
         before = store.get_campaign(campaign_id)
         after = store.update_campaign(
             campaign_id,
@@ -125,7 +127,14 @@ def campaign_update(
 @handle_errors
 def agent_create(
     ctx: typer.Context,
-    campaign: Annotated[str, typer.Option("--campaign", help="Campaign the agent works for.")],
+    campaign: Annotated[
+        str,
+        typer.Option(
+            "--campaign",
+            help="Campaign the agent works for: its id, the start of its id (4+ characters) or "
+            "its exact name.",
+        ),
+    ],
     soul_md_path: Annotated[
         str, typer.Option("--soul-md-path", help="Path of the agent's SOUL.md (its persona).")
     ],
@@ -138,7 +147,9 @@ def agent_create(
 ) -> None:
     """Create an agent in a campaign; prints its id."""
     with open_store(ctx) as store:
-        agent = store.create_agent(campaign, soul_md_path, character_reference, id=new_id)
+        agent = store.create_agent(
+            campaign_id_of(store, campaign), soul_md_path, character_reference, id=new_id
+        )
     _report(agent, as_json, f"created agent {agent.id} in campaign {agent.campaign_id}")
 
 

@@ -5,6 +5,7 @@ Shared by the async and sync stores so that neither holds logic of its own.
 
 from __future__ import annotations
 
+import re
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -90,6 +91,22 @@ def optional_version(value: Any, field: str = "expected_version") -> int | None:
 def optional_text(value: Any, field: str, *, max_len: int = v.MAX_NAME) -> str | None:
     """A text argument that may be left out (None: keep, or no filter)."""
     return None if value is None else v.check_text(value, field, max_len=max_len)
+
+
+_ID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
+
+
+def id_prefix(value: Any) -> str | None:
+    """The start of an id as `str(uuid)` prints it (lower-case hex and dashes), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("id_prefix", f"must be a string, got {type(value).__name__}")
+    if not _ID_PREFIX.fullmatch(value.lower()):
+        raise InvalidInput(
+            "id_prefix", f"not the start of a UUID (hex digits and dashes): {value[:60]!r}"
+        )
+    return value.lower()
 
 
 def uuid_list(values: Any, field: str) -> list[UUID]:
@@ -334,12 +351,16 @@ _FILTER_SQL: dict[str, sql.Composable] = {
         "assigned_worker_id",
     )
 }
+# A campaign as an operator names it. The campaigns table is small (thousands of rows), so
+# reading it for a name or the start of an id's text is cheap; no index for either.
+_FILTER_SQL["name"] = sql.SQL("name = %(name)s")
+_FILTER_SQL["id_prefix"] = sql.SQL("starts_with(id::text, %(id_prefix)s)")
 # A time window on the column every list is ordered by, so the same index range serves it:
 # from (inclusive) and before (exclusive), as `clean(before=)`.
 _FILTER_SQL["created_from"] = sql.SQL("created_at >= %(created_from)s")
 _FILTER_SQL["created_before"] = sql.SQL("created_at < %(created_before)s")
-# Status not changed since a time: existed before it, and no history row from it on (the
-# history's (subject, id) index serves the probe, a few rows per task or asset). E.g. the tasks a
+# Status not changed since a time: existed before it, and no history row from it on (an index
+# of the history led by the subject serves the probe, a few rows per task or asset). E.g. the tasks a
 # Worker that died still holds in_progress, or assets waiting on a Judge. A task whose Worker
 # sent a heartbeat since is not unchanged: its Worker is alive, only slow.
 _FILTER_SQL["task_unchanged_since"] = sql.SQL(

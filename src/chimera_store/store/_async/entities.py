@@ -45,10 +45,18 @@ class EntityCalls(StoreCore):
         self,
         *,
         status: CampaignStatus | str | None = None,
+        name: str | None = None,
+        id_prefix: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page[Campaign]:
-        filters = {"status": inputs.filter_value(status, CampaignStatus, "status")}
+        """Campaigns, newest first; `name` matches exactly, `id_prefix` the start of the id
+        (hex digits and dashes, as `str(uuid)` prints it: how an operator names one)."""
+        filters = {
+            "status": inputs.filter_value(status, CampaignStatus, "status"),
+            "name": inputs.optional_text(name, "name"),
+            "id_prefix": inputs.id_prefix(id_prefix),
+        }
         return await self._page(Campaign, "list_campaigns", filters, limit, cursor)
 
     async def update_campaign(

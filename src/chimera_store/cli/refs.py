@@ -1,0 +1,49 @@
+"""A campaign as an operator names it: its id, the start of its id or its name."""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID
+
+from chimera_store.errors import InvalidInput, NotFound
+from chimera_store.records import Campaign
+from chimera_store.store import Store
+
+# At least four characters, as git takes the start of a commit's hash: fewer would match many.
+_ID_START = re.compile(r"[0-9a-fA-F][0-9a-fA-F-]{3,35}")
+_SHOWN = 5  # matches listed when a name is ambiguous
+
+
+def campaign_id_of(store: Store, ref: str) -> str:
+    """The id of the one campaign `ref` names: a whole id (passed on as it is, so the command
+    reports a missing one as before), else the campaigns whose name is exactly `ref` and, when
+    it looks like one, those whose id starts with it.
+
+    None: NotFound (exit 8). Several: InvalidInput on campaign_id (exit 10), listing them.
+    """
+    try:
+        UUID(ref)
+    except ValueError:
+        pass
+    else:
+        return ref
+    try:
+        named = store.list_campaigns(name=ref, limit=_SHOWN + 1).items
+    except InvalidInput:  # empty, too long, a NUL: no campaign can have that name
+        named = []
+    found: dict[UUID, Campaign] = {campaign.id: campaign for campaign in named}
+    if _ID_START.fullmatch(ref):
+        for campaign in store.list_campaigns(id_prefix=ref, limit=_SHOWN + 1).items:
+            found[campaign.id] = campaign
+    if len(found) == 1:
+        return str(next(iter(found)))
+    if not found:
+        raise NotFound("campaign", repr(ref))
+    listed = "; ".join(f"{c.id} {c.name!r}" for c in list(found.values())[:_SHOWN])
+    more = "" if len(found) <= _SHOWN else "; ..."
+    raise InvalidInput(
+        "campaign_id", f"{ref!r} names more than one campaign: {listed}{more} (give its id)"
+    )
+
+
+CAMPAIGN_HELP = "Campaign: its id, the start of its id (4+ characters) or its exact name."
