@@ -75,6 +75,8 @@ def test_an_ambiguous_or_unknown_name_changes_nothing(seeded: str) -> None:
         result = cli(seeded, "campaign", "purge", ref, "--yes")
         assert result.exit_code == 8, (ref, result.output)
         assert f"campaign {ref!r} not found" in result.output, result.output
+    long = cli(seeded, "campaign", "show", "x" * 5_000)  # named, cut short, as a bad value is
+    assert long.exit_code == 8 and f"campaign {'x' * 60!r} not found" in long.output, long.output
     assert {table: rows(seeded, table) for table in before} == before
     with psycopg.connect(seeded) as conn:
         statuses = {r[0] for r in conn.execute("SELECT status FROM campaigns")}

@@ -9,6 +9,8 @@ from chimera_store.errors import InvalidInput, NotFound
 from chimera_store.records import Campaign
 from chimera_store.store import Store
 
+CAMPAIGN_HELP = "Campaign: its id, the start of its id (4+ characters) or its exact name."
+
 # At least four characters, as git takes the start of a commit's hash: fewer would match many.
 _ID_START = re.compile(r"[0-9a-fA-F][0-9a-fA-F-]{3,35}")
 _SHOWN = 5  # matches listed when a name is ambiguous
@@ -37,13 +39,11 @@ def campaign_id_of(store: Store, ref: str) -> str:
             found[campaign.id] = campaign
     if len(found) == 1:
         return str(next(iter(found)))
+    shown = repr(ref[:60])  # as InvalidInput shows a bad value: a long one cut short
     if not found:
-        raise NotFound("campaign", repr(ref))
+        raise NotFound("campaign", shown)
     listed = "; ".join(f"{c.id} {c.name!r}" for c in list(found.values())[:_SHOWN])
     more = "" if len(found) <= _SHOWN else "; ..."
     raise InvalidInput(
-        "campaign_id", f"{ref!r} names more than one campaign: {listed}{more} (give its id)"
+        "campaign_id", f"{shown} names more than one campaign: {listed}{more} (give its id)"
     )
-
-
-CAMPAIGN_HELP = "Campaign: its id, the start of its id (4+ characters) or its exact name."
