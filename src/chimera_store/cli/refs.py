@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from uuid import UUID
 
 from chimera_store.errors import InvalidInput, NotFound
@@ -12,7 +11,7 @@ from chimera_store.store import Store
 CAMPAIGN_HELP = "Campaign: its id, the start of its id (4+ characters) or its exact name."
 
 # At least four characters, as git takes the start of a commit's hash: fewer would match many.
-_ID_START = re.compile(r"[0-9a-fA-F][0-9a-fA-F-]{3,35}")
+_SHORTEST_ID_START = 4
 _SHOWN = 5  # matches listed when a name is ambiguous
 
 
@@ -34,9 +33,12 @@ def campaign_id_of(store: Store, ref: str) -> str:
     except InvalidInput:  # empty, too long, a NUL: no campaign can have that name
         named = []
     found: dict[UUID, Campaign] = {campaign.id: campaign for campaign in named}
-    if _ID_START.fullmatch(ref):
-        for campaign in store.list_campaigns(id_prefix=ref, limit=_SHOWN + 1).items:
-            found[campaign.id] = campaign
+    if len(ref) >= _SHORTEST_ID_START:
+        try:
+            started = store.list_campaigns(id_prefix=ref, limit=_SHOWN + 1).items
+        except InvalidInput:  # not hex digits and dashes: the start of no id
+            started = []
+        found.update((campaign.id, campaign) for campaign in started)
     if len(found) == 1:
         return str(next(iter(found)))
     shown = repr(ref[:60])  # as InvalidInput shows a bad value: a long one cut short

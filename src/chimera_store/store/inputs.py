@@ -102,11 +102,12 @@ def id_prefix(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidInput("id_prefix", f"must be a string, got {type(value).__name__}")
-    if not _ID_PREFIX.fullmatch(value.lower()):
+    prefix = value.lower()
+    if not _ID_PREFIX.fullmatch(prefix):
         raise InvalidInput(
             "id_prefix", f"not the start of a UUID (hex digits and dashes): {value[:60]!r}"
         )
-    return value.lower()
+    return prefix
 
 
 def uuid_list(values: Any, field: str) -> list[UUID]:
@@ -349,19 +350,19 @@ _FILTER_SQL: dict[str, sql.Composable] = {
         "task_type",
         "priority",
         "assigned_worker_id",
+        "name",  # a campaign's
     )
 }
-# A campaign as an operator names it. The campaigns table is small (thousands of rows), so
-# reading it for a name or the start of an id's text is cheap; no index for either.
-_FILTER_SQL["name"] = sql.SQL("name = %(name)s")
+# A campaign as an operator names it: its `name` above, or the start of its id here. The
+# campaigns table is small (thousands of rows), so reading it for either is cheap: no index.
 _FILTER_SQL["id_prefix"] = sql.SQL("starts_with(id::text, %(id_prefix)s)")
 # A time window on the column every list is ordered by, so the same index range serves it:
 # from (inclusive) and before (exclusive), as `clean(before=)`.
 _FILTER_SQL["created_from"] = sql.SQL("created_at >= %(created_from)s")
 _FILTER_SQL["created_before"] = sql.SQL("created_at < %(created_before)s")
 # Status not changed since a time: existed before it, and no history row from it on (an index
-# of the history led by the subject serves the probe, a few rows per task or asset). E.g. the tasks a
-# Worker that died still holds in_progress, or assets waiting on a Judge. A task whose Worker
+# of the history led by the subject serves the probe, a few rows per task or asset). E.g. the
+# tasks a Worker that died still holds in_progress, or assets waiting on a Judge. A task whose Worker
 # sent a heartbeat since is not unchanged: its Worker is alive, only slow.
 _FILTER_SQL["task_unchanged_since"] = sql.SQL(
     "created_at < %(task_unchanged_since)s "
