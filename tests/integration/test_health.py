@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import uuid
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from chimera_store import ConnectionLost, DatabaseUnavailable
+from chimera_store import ConnectionLost, DatabaseUnavailable, ParentNotFound
 from chimera_store.store import AsyncStore, Store
+from tests.integration.conftest import Sync
 
 _SESSIONS = "FROM pg_stat_activity WHERE datname = current_database() AND application_name = "
 _END = "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) " + _SESSIONS + "'chimera-store'"
@@ -81,3 +85,39 @@ def test_a_ping_right_after_the_sessions_end_still_answers(store: Any, db_url: s
         store.ping()
         assert _end_store_sessions(db_url, wait=False) >= 1
         assert store.ping() > 0
+
+
+def _callers_pool(flavour: str, url: str, runner: asyncio.Runner) -> tuple[Any, Any]:
+    """A pool of the caller's own, in psycopg's default mode (not autocommit): one connection,
+    so a call that left it in a transaction would be seen by the next."""
+    if flavour == "sync":
+        pool = ConnectionPool(url, min_size=1, max_size=1, open=True)
+        return pool, Sync(Store(pool), None)
+    apool = AsyncConnectionPool(url, min_size=1, max_size=1, open=False)
+    runner.run(apool.open())
+    return apool, Sync(AsyncStore(apool), runner)
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_a_callers_pool_without_autocommit(
+    flavour: str, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each call is committed at its end, as by the pool's own `connection()` block (another
+    session sees the row), and a refused call is rolled back there, not by the pool with a
+    warning: the connection goes back idle and the next call works."""
+    with asyncio.Runner() as runner:
+        pool, store = _callers_pool(flavour, db_url, runner)
+        try:
+            created = store.create_campaign("caller's pool", "g", "draft")
+            with psycopg.connect(db_url) as other:
+                seen = other.execute("SELECT name FROM campaigns WHERE id = %s", (created.id,))
+                assert seen.fetchone() == ("caller's pool",)
+            with caplog.at_level(logging.WARNING), pytest.raises(ParentNotFound):
+                store.create_agent(uuid.uuid4(), "agents/x/SOUL.md", "lora:x")
+            assert store.get_campaign(created.id) == created
+            assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+            assert store.pool_stats()["pool_available"] == 1
+        finally:
+            closing = pool.close()
+            if flavour == "async":
+                runner.run(closing)
