@@ -22,6 +22,7 @@ from chimera_store.vocab import (
     TASK_TRANSITIONS,
     AssetStatus,
     TaskStatus,
+    Tier,
     asset_sources,
     task_sources,
 )
@@ -69,6 +70,9 @@ def test_transition_tables_match_erd() -> None:
         ({"a": {1: "int key"}}, "metadata.a"),
         ({"a": [{True: "bool key"}]}, "metadata.a[0]"),
         ({"a": "lone \udc00 low surrogate"}, "metadata.a"),
+        # Flat documents, which skip the read-back: keys dumps would have turned into strings.
+        ({1: "int key", "b": 2}, "metadata"),
+        ({"a": 1, None: "null key"}, "metadata"),
     ],
 )
 def test_json_object_refusals(value: object, field: str) -> None:
@@ -296,3 +300,15 @@ def test_every_error_class_is_documented_with_its_exit_code() -> None:
                     or issubclass(cls, other)
                     or (other.__mro__[1] is cls.__mro__[1] is not errors.ChimeraError)
                 ), (cls.__name__, other.__name__)
+
+
+def test_vocabulary_words_and_members() -> None:
+    """A word or its enum member is taken and given back as the word; anything else, hashable
+    or not, is refused naming the field and the words."""
+    assert inputs.vocab("tier1", Tier, "tier") == "tier1"
+    assert inputs.vocab(AssetStatus.JUDGE_PENDING, AssetStatus, "status") == "judge_pending"
+    assert type(inputs.vocab(AssetStatus.JUDGE_PENDING, AssetStatus, "status")) is str
+    for bad in ("gold", "Tier1", 1, None, ["tier1"], TaskStatus.PENDING):
+        with pytest.raises(InvalidInput, match="is not one of: tier1, tier2") as info:
+            inputs.vocab(bad, Tier, "tier")
+        assert info.value.field == "tier"
