@@ -225,10 +225,14 @@ def _run(url: str, rows: int, progress: Callable[[str], None]) -> dict[str, Any]
         def new_row() -> dict[str, Any]:
             return {**raw_params, "id": new_id()}
 
-        for _ in range(20):  # warm-up, untimed: prepared statements, caches, pool
+        # Warm-up, untimed: prepared statements, caches, pool. 200 pairs, not 20: right after
+        # the ingest the API's first hundred inserts ran ~10% slower against raw's than the
+        # rest (a transient, on both 15 and a small database), and with 500 timed pairs that
+        # start moved the p50 ratio by up to 0.1 between runs; 2,000 pairs settle it.
+        for _ in range(200):
             store.create_asset(**row)
             raw_fetch("bench_raw_insert_asset", new_row())
-        for n in range(reps):  # alternating order, as for pages
+        for n in range(4 * reps):  # alternating order, as for pages
             if n % 2:
                 api_ins.append(_time(store.create_asset, **row))
                 raw_ins.append(_time(raw_fetch, "bench_raw_insert_asset", new_row()))
