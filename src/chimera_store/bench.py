@@ -227,8 +227,8 @@ def _run(url: str, rows: int, progress: Callable[[str], None]) -> dict[str, Any]
 
         # Warm-up, untimed: prepared statements, caches, pool. 200 pairs, not 20: right after
         # the ingest the API's first hundred inserts ran ~10% slower against raw's than the
-        # rest (a transient, on both 15 and a small database), and with 500 timed pairs that
-        # start moved the p50 ratio by up to 0.1 between runs; 2,000 pairs settle it.
+        # rest (a transient, seen here at 100,000 rows and on a small database), and with 500
+        # timed pairs that start moved the p50 ratio by up to 0.1 between runs; 2,000 settle it.
         for _ in range(200):
             store.create_asset(**row)
             raw_fetch("bench_raw_insert_asset", new_row())
