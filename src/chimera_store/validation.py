@@ -19,7 +19,7 @@ MAX_NAME = 200  # characters in names, paths, references, platform
 
 # One encoder: json.dumps with non-default options builds a new JSONEncoder on every call.
 _ENCODE = json.JSONEncoder(allow_nan=False, ensure_ascii=False).encode
-# Exact types, not subclasses: an IntEnum or a str subclass may be written as other than it is.
+# Exact types only: for a subclass (an enum member, say) the read-back check decides, as before.
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
