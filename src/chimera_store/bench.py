@@ -23,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 
 from chimera_store import migrator
+from chimera_store.bench_async import single_insert_ms
 from chimera_store.ids import new_id
 from chimera_store.sql import query
 from chimera_store.store import Store
@@ -242,6 +243,11 @@ def _run(url: str, rows: int, progress: Callable[[str], None]) -> dict[str, Any]
         results["single_insert_api_p50_ms"] = round(_p(api_ins, 0.5), 3)
         results["single_insert_raw_p50_ms"] = round(_p(raw_ins, 0.5), 3)
         results["single_insert_ratio_vs_raw"] = round(_p(api_ins, 0.5) / _p(raw_ins, 0.5), 3)
+        # Informational (no target): the same through the asyncio flavour the services use.
+        api_ins, raw_ins = single_insert_ms(url, row, warm=200, pairs=4 * reps)
+        results["async_single_insert_api_p50_ms"] = round(_p(api_ins, 0.5), 3)
+        results["async_single_insert_raw_p50_ms"] = round(_p(raw_ins, 0.5), 3)
+        results["async_single_insert_ratio_vs_raw"] = round(_p(api_ins, 0.5) / _p(raw_ins, 0.5), 3)
 
         for cid in data.campaigns[:20]:  # warm-up, untimed
             store.list_assets(campaign_id=cid, limit=100)

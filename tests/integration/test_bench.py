@@ -22,6 +22,9 @@ def test_bench_reports_every_figure(admin_url: str) -> None:
     # From the unrounded rates: equal to what the printed rates give, to rounding.
     assert data["raw_copy_speedup_vs_sqlalchemy_orm"] == pytest.approx(ceiling, abs=0.02)
     assert data["campaign_assets_page_p99_ms"] >= data["campaign_assets_page_p50_ms"] > 0
+    # The asyncio flavour's single insert, beside the sync one.
+    async_ratio = data["async_single_insert_api_p50_ms"] / data["async_single_insert_raw_p50_ms"]
+    assert data["async_single_insert_ratio_vs_raw"] == pytest.approx(async_ratio, rel=0.01)
     # The whole-campaign export and import ran (the Judge's campaign: history included).
     assert data["campaign_export_items"] > 100
     assert data["campaign_export_ratio_vs_raw_read"] > 0
@@ -41,5 +44,10 @@ def test_bench_table_keeps_every_key_whole_in_80_columns(admin_url: str) -> None
     lines = [line for line in result.stdout.splitlines() if line.startswith("│")]  # the table's
     assert lines and max(len(line) for line in lines) <= 80
     longest = "campaign_import_ratio_vs_bulk_insert"
-    for key in [*bench.TARGETS, "campaign_assets_page_raw_p50_ms", "judge_commit_p50_ms", longest]:
+    others = [
+        "campaign_assets_page_raw_p50_ms",
+        "judge_commit_p50_ms",
+        "async_single_insert_ratio_vs_raw",
+    ]
+    for key in [*bench.TARGETS, *others, longest]:
         assert any(f" {key} " in line for line in lines), key
