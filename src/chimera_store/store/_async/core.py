@@ -348,8 +348,9 @@ class _NewestFirstPool(AsyncConnectionPool[AsyncConnection[Any]]):
     A service's calls are mostly one after another, so with round robin each went to a server
     process that had sat idle while the others ran: 25 - 50 us more per call with four
     connections than with one (docs/performance.md). Newest first keeps one process busy and
-    warm, and leaves the connections a burst opened idle at the other end, where `max_idle`
-    closes them (the pool shrinks from there). Only the store's own pool: a caller's is theirs.
+    warm; the connections a burst opened wait at the other end until `max_idle` closes them
+    (docs/api.md: keep it below a server's idle timeout). Only the store's own pool: a
+    caller's is theirs.
     """
 
     async def _get_ready_connection(
