@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from functools import partial
+from collections.abc import Awaitable
 from typing import Any
 
 import psycopg
@@ -31,43 +30,37 @@ def single_insert_ms(
 async def _single_inserts(
     url: str, row: dict[str, Any], warm: int, pairs: int
 ) -> tuple[list[float], list[float]]:
-    store = await AsyncStore.open(url, min_size=1, max_size=2)
-    raw = await psycopg.AsyncConnection.connect(url, autocommit=True)
     statement = query("bench_raw_insert_asset")
     raw_params = {**row, "status": "draft", "metadata": Jsonb(row["metadata"])}
+    async with (
+        await AsyncStore.open(url, min_size=1, max_size=2) as store,
+        await psycopg.AsyncConnection.connect(url, autocommit=True) as raw,
+    ):
 
-    async def api_insert() -> None:
-        await store.create_asset(**row)
+        async def raw_insert(params: dict[str, Any]) -> None:
+            cur = await raw.execute(statement, params)
+            await cur.fetchall()
 
-    async def raw_insert(params: dict[str, Any]) -> None:
-        cur = await raw.execute(statement, params)
-        await cur.fetchall()
-
-    try:
         for _ in range(warm):
-            await api_insert()
+            await store.create_asset(**row)
             await raw_insert({**raw_params, "id": new_id()})
         api: list[float] = []
         base: list[float] = []
         for n in range(pairs):  # alternating order, as for the sync figure
-            # Raw's row is made before its clock starts, as in the sync figure; the API makes
-            # its id inside the call, so that is counted as the API's.
-            raw_call: Callable[[], Awaitable[None]] = partial(
-                raw_insert, {**raw_params, "id": new_id()}
-            )
-            sides: list[tuple[Callable[[], Awaitable[None]], list[float]]] = [
-                (api_insert, api),
-                (raw_call, base),
-            ]
-            for insert, times in sides if n % 2 else sides[::-1]:
-                times.append(await _ms(insert))
+            # Coroutines run only when awaited, inside the clock. Raw's row is made before,
+            # as in the sync figure; the API makes its id inside the call, counted as its own.
+            api_call = store.create_asset(**row)
+            raw_call = raw_insert({**raw_params, "id": new_id()})
+            if n % 2:
+                api.append(await _ms(api_call))
+                base.append(await _ms(raw_call))
+            else:
+                base.append(await _ms(raw_call))
+                api.append(await _ms(api_call))
         return api, base
-    finally:
-        await raw.close()
-        await store.close()
 
 
-async def _ms(call: Callable[[], Awaitable[None]]) -> float:
+async def _ms(pending: Awaitable[Any]) -> float:
     start = time.perf_counter()
-    await call()
+    await pending
     return (time.perf_counter() - start) * 1000
