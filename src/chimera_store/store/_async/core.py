@@ -353,15 +353,14 @@ class _NewestFirstPool(AsyncConnectionPool[AsyncConnection[Any]]):
     caller's is theirs.
     """
 
-    async def _get_ready_connection(
-        self,
-        timeout: float | None,  # noqa: ASYNC109 (psycopg_pool's own signature)
-    ) -> AsyncConnection[Any] | None:
+    async def _get_ready_connection(self, *args: Any, **kwargs: Any) -> AsyncConnection[Any] | None:
         # Under the pool's lock. The pool appends a returned connection on the right and takes
         # from the left: the rightmost moves to the left first, the others keep their order.
+        # The arguments are passed on as they come: this is psycopg_pool's private method
+        # (pinned version), and a changed signature should not break every call.
         if self._pool:
             self._pool.rotate(1)
-        return await super()._get_ready_connection(timeout)
+        return await super()._get_ready_connection(*args, **kwargs)
 
 
 async def _roll_back_after_error(conn: AsyncConnection[Any]) -> None:
