@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Self, TypeVar
@@ -356,10 +357,11 @@ class _NewestFirstPool(AsyncConnectionPool[AsyncConnection[Any]]):
     async def _get_ready_connection(self, *args: Any, **kwargs: Any) -> AsyncConnection[Any] | None:
         # Under the pool's lock. The pool appends a returned connection on the right and takes
         # from the left: the rightmost moves to the left first, the others keep their order.
-        # The arguments are passed on as they come: this is psycopg_pool's private method
-        # (pinned version), and a changed signature should not break every call.
-        if self._pool:
-            self._pool.rotate(1)
+        # Arguments and attribute as psycopg_pool has them (private, pinned version); should
+        # they change, calls go on, in turn (test_health's newest-first test then fails).
+        idle = getattr(self, "_pool", None)
+        if isinstance(idle, deque) and idle:
+            idle.rotate(1)
         return await super()._get_ready_connection(*args, **kwargs)
 
 
