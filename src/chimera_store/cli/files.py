@@ -36,7 +36,7 @@ from chimera_store.cli.lists import (
     assets_app,
     tasks_app,
 )
-from chimera_store.cli.refs import CAMPAIGN_HELP, campaign_id_of
+from chimera_store.cli.refs import CAMPAIGN_FORMS, CAMPAIGN_HELP, campaign_id_of
 from chimera_store.errors import ChimeraError, InvalidInput
 from chimera_store.validation import check_uuid
 
@@ -244,8 +244,7 @@ def tasks_import(
         str,
         typer.Option(
             "--campaign",
-            help="Campaign the tasks belong to: its id, the start of its id (4+ characters) or "
-            "its exact name.",
+            help=f"Campaign the tasks belong to: {CAMPAIGN_FORMS}",
         ),
     ],
     dry_run: DryRun = False,

@@ -8,10 +8,13 @@ from chimera_store.errors import InvalidInput, NotFound
 from chimera_store.records import Campaign
 from chimera_store.store import Store
 
-CAMPAIGN_HELP = "Campaign: its id, the start of its id (4+ characters) or its exact name."
-
 # At least four characters, as git takes the start of a commit's hash: fewer would match many.
 _SHORTEST_ID_START = 4
+# How a command's help says it (after "Campaign: " or what the option is for).
+CAMPAIGN_FORMS = (
+    f"its id, the start of its id ({_SHORTEST_ID_START}+ characters) or its exact name."
+)
+CAMPAIGN_HELP = f"Campaign: {CAMPAIGN_FORMS}"
 _SHOWN = 5  # matches listed when a name is ambiguous
 
 

@@ -20,7 +20,7 @@ from chimera_store.cli.common import (
 )
 from chimera_store.cli.lifecycle import Actor, operator_actor
 from chimera_store.cli.lists import tasks_app
-from chimera_store.cli.refs import campaign_id_of
+from chimera_store.cli.refs import CAMPAIGN_FORMS, campaign_id_of
 
 
 @handle_errors
@@ -38,8 +38,7 @@ def tasks_requeue(
         str | None,
         typer.Option(
             "--campaign",
-            help="Only this campaign's tasks (default: every campaign's): its id, the start of "
-            "its id (4+ characters) or its exact name.",
+            help=f"Only this campaign's tasks (default: every campaign's): {CAMPAIGN_FORMS}",
         ),
     ] = None,
     worker: Annotated[

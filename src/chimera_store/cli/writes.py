@@ -19,7 +19,7 @@ from chimera_store.cli.common import (
     print_json,
 )
 from chimera_store.cli.data import agent_app, asset_app, campaign_app, print_record, task_app
-from chimera_store.cli.refs import CAMPAIGN_HELP, campaign_id_of
+from chimera_store.cli.refs import CAMPAIGN_FORMS, CAMPAIGN_HELP, campaign_id_of
 from chimera_store.records import to_dict
 
 CampaignId = Annotated[str, typer.Argument(help=CAMPAIGN_HELP)]
@@ -131,8 +131,7 @@ def agent_create(
         str,
         typer.Option(
             "--campaign",
-            help="Campaign the agent works for: its id, the start of its id (4+ characters) or "
-            "its exact name.",
+            help=f"Campaign the agent works for: {CAMPAIGN_FORMS}",
         ),
     ],
     soul_md_path: Annotated[
