@@ -244,7 +244,7 @@ def _run(url: str, rows: int, progress: Callable[[str], None]) -> dict[str, Any]
         results["single_insert_raw_p50_ms"] = round(_p(raw_ins, 0.5), 3)
         results["single_insert_ratio_vs_raw"] = round(_p(api_ins, 0.5) / _p(raw_ins, 0.5), 3)
         # Informational (no target): the same through the asyncio flavour the services use.
-        api_ins, raw_ins = single_insert_ms(url, row, warm=200, pairs=4 * reps)
+        api_ins, raw_ins = single_insert_ms(url, row, raw_params, warm=200, pairs=4 * reps)
         results["async_single_insert_api_p50_ms"] = round(_p(api_ins, 0.5), 3)
         results["async_single_insert_raw_p50_ms"] = round(_p(raw_ins, 0.5), 3)
         results["async_single_insert_ratio_vs_raw"] = round(_p(api_ins, 0.5) / _p(raw_ins, 0.5), 3)

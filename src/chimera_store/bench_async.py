@@ -13,7 +13,6 @@ from collections.abc import Awaitable
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from chimera_store.ids import new_id
 from chimera_store.sql import query
@@ -21,17 +20,17 @@ from chimera_store.store import AsyncStore
 
 
 def single_insert_ms(
-    url: str, row: dict[str, Any], *, warm: int, pairs: int
+    url: str, row: dict[str, Any], raw_params: dict[str, Any], *, warm: int, pairs: int
 ) -> tuple[list[float], list[float]]:
-    """Milliseconds per insert: the API's and raw psycopg's, `pairs` each after `warm` untimed."""
-    return asyncio.run(_single_inserts(url, row, warm, pairs))
+    """Milliseconds per insert: the API's of `row` and raw psycopg's of `raw_params` (the sync
+    figure's, a fresh id each), `pairs` each after `warm` untimed."""
+    return asyncio.run(_single_inserts(url, row, raw_params, warm, pairs))
 
 
 async def _single_inserts(
-    url: str, row: dict[str, Any], warm: int, pairs: int
+    url: str, row: dict[str, Any], raw_params: dict[str, Any], warm: int, pairs: int
 ) -> tuple[list[float], list[float]]:
     statement = query("bench_raw_insert_asset")
-    raw_params = {**row, "status": "draft", "metadata": Jsonb(row["metadata"])}
     async with (
         await AsyncStore.open(url, min_size=1, max_size=2) as store,
         await psycopg.AsyncConnection.connect(url, autocommit=True) as raw,

@@ -371,8 +371,8 @@ _FILTER_SQL["created_from"] = sql.SQL("created_at >= %(created_from)s")
 _FILTER_SQL["created_before"] = sql.SQL("created_at < %(created_before)s")
 # Status not changed since a time: existed before it, and no history row from it on (an index
 # of the history led by the subject serves the probe, a few rows per task or asset). E.g. the
-# tasks a Worker that died still holds in_progress, or assets waiting on a Judge. A task whose Worker
-# sent a heartbeat since is not unchanged: its Worker is alive, only slow.
+# tasks a Worker that died still holds in_progress, or assets waiting on a Judge. A task whose
+# Worker sent a heartbeat since is not unchanged: its Worker is alive, only slow.
 _FILTER_SQL["task_unchanged_since"] = sql.SQL(
     "created_at < %(task_unchanged_since)s "
     "AND (heartbeat_at IS NULL OR heartbeat_at < %(task_unchanged_since)s) "
