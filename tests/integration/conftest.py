@@ -42,12 +42,15 @@ async def _drain(items: AsyncIterator[Any]) -> list[Any]:
 
 @pytest.fixture(params=["sync", "async"])
 def store(request: pytest.FixtureRequest, db_url: str) -> Iterator[Any]:
+    """Each flavour over its own pool; `@pytest.mark.store_settings(...)` changes `open()`'s."""
+    marker = request.node.get_closest_marker("store_settings")
+    settings = {"max_size": 4, **(marker.kwargs if marker else {})}
     if request.param == "sync":
-        s = Store.open(db_url, max_size=4)
+        s = Store.open(db_url, **settings)
         yield Sync(s, None)
         s.close()
     else:
         with asyncio.Runner() as runner:
-            a = runner.run(AsyncStore.open(db_url, max_size=4))
+            a = runner.run(AsyncStore.open(db_url, **settings))
             yield Sync(a, runner)
             runner.run(a.close())

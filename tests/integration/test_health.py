@@ -123,29 +123,18 @@ def test_a_callers_pool_without_autocommit(
                 runner.run(closing)
 
 
-def _open(flavour: str, url: str, runner: asyncio.Runner, **settings: Any) -> Any:
-    if flavour == "sync":
-        return Sync(Store.open(url, **settings), None)
-    return Sync(runner.run(AsyncStore.open(url, **settings)), runner)
-
-
-@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.store_settings(min_size=3, max_size=3)
 def test_calls_one_after_another_reuse_the_connection_returned_last(
-    flavour: str, db_url: str
+    store: Any, db_url: str
 ) -> None:
     """The store's pool hands out the idle connection returned last (newest first), so calls
     made one after another stay on one warm server process instead of going round all three
     (docs/performance.md): of the pool's three sessions, one ran the lookups."""
-    with asyncio.Runner() as runner:
-        store = _open(flavour, db_url, runner, min_size=3, max_size=3)
-        try:
-            assert store.pool_stats()["pool_size"] == 3
-            created = store.create_campaign("newest first", "g", "draft")
-            for _ in range(9):
-                assert store.get_campaign(created.id) == created
-            with psycopg.connect(db_url, autocommit=True) as admin:
-                last = admin.execute("SELECT query " + _SESSIONS + "'chimera-store'").fetchall()
-            assert len(last) == 3
-            assert sum("FROM campaigns WHERE id" in query for (query,) in last) == 1, last
-        finally:
-            store.close()
+    assert store.pool_stats()["pool_size"] == 3
+    created = store.create_campaign("newest first", "g", "draft")
+    for _ in range(9):
+        assert store.get_campaign(created.id) == created
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        last = admin.execute("SELECT query " + _SESSIONS + "'chimera-store'").fetchall()
+    assert len(last) == 3
+    assert sum("FROM campaigns WHERE id" in query for (query,) in last) == 1, last
