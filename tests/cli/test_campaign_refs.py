@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import psycopg
 
@@ -81,3 +82,40 @@ def test_an_ambiguous_or_unknown_name_changes_nothing(seeded: str) -> None:
     with psycopg.connect(seeded) as conn:
         statuses = {r[0] for r in conn.execute("SELECT status FROM campaigns")}
     assert "archived" not in statuses
+
+
+def test_commands_that_read_the_campaign_named_report_it(seeded: str) -> None:
+    # These read the campaign itself (to say what changed, or to refuse a missing one before
+    # reading a file), taking the row the name lookup read.
+    updated = cli(seeded, "campaign", "update", "Eco Pledge", "--goal", "a new goal")
+    assert updated.exit_code == 0, updated.output
+    assert f"campaign {ECO}: updated (version 1 -> 2)" in updated.output, updated.output
+    again = cli(seeded, "campaign", "update", ECO[:8], "--goal", "a new goal")
+    assert "already had these values (version 2)" in again.output, again.output
+    paused = cli(seeded, "campaign", "set-status", "Eco Pledge", "paused")
+    assert "campaign 'Eco Pledge': active -> paused" in paused.output, paused.output
+    by_id = cli(seeded, "tasks", "export", "--campaign", ECO)
+    by_name = cli(seeded, "tasks", "export", "--campaign", "Eco Pledge")
+    assert by_id.exit_code == by_name.exit_code == 0, by_name.output
+    assert by_name.stdout == by_id.stdout and by_id.stdout.count("\n") > 1
+    one = json.loads(by_id.stdout.splitlines()[0])
+    copy = json.dumps({**one, "task_id": "7" + one["task_id"][1:]})
+    imported = cli(seeded, "tasks", "import", "-", "--campaign", "Summer Drop 2026", input=copy)
+    assert imported.exit_code == 0, imported.output
+    with psycopg.connect(seeded) as conn:
+        row = conn.execute(
+            "SELECT campaign_id::text FROM tasks WHERE id = %s", (json.loads(copy)["task_id"],)
+        ).fetchone()
+    assert row == (SUMMER,)
+    before = {table: rows(seeded, table) for table in ("campaigns", "tasks")}
+    for args in (
+        ("tasks", "export", "--campaign", "No Such Campaign"),
+        ("tasks", "import", "-", "--campaign", "No Such Campaign"),
+        ("tasks", "import", "-", "--campaign", str(uuid.uuid4())),
+        ("campaign", "update", "No Such Campaign", "--name", "x"),
+    ):
+        result = cli(seeded, *args, input=copy)
+        assert result.exit_code == 8, (args, result.output)
+        assert result.stdout == "", (args, result.stdout)  # the error goes to stderr
+        assert result.output.startswith("error: campaign ") and "not found" in result.output
+    assert {table: rows(seeded, table) for table in before} == before

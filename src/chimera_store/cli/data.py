@@ -34,7 +34,7 @@ from chimera_store.cli.lists import (
     print_page,
     tasks_app,
 )
-from chimera_store.cli.refs import CAMPAIGN_HELP, campaign_id_of
+from chimera_store.cli.refs import CAMPAIGN_HELP, campaign_id_of, campaign_of
 from chimera_store.errors import InvalidInput, OperationCancelled
 from chimera_store.records import CampaignSummary, Page, to_dict
 from chimera_store.store import Store
@@ -165,9 +165,8 @@ def campaign_set_status(
     The version goes up by one, so every commit based on the old version becomes stale.
     """
     with open_store(ctx) as store:
-        campaign_id = campaign_id_of(store, campaign_id)
-        before = store.get_campaign(campaign_id)
-        after = store.update_campaign(campaign_id, status=status, expected_version=expected_version)
+        before = campaign_of(store, campaign_id)
+        after = store.update_campaign(before.id, status=status, expected_version=expected_version)
     if as_json:
         print_json(to_dict(after))
     elif after.version == before.version:

@@ -36,7 +36,7 @@ from chimera_store.cli.lists import (
     assets_app,
     tasks_app,
 )
-from chimera_store.cli.refs import CAMPAIGN_FORMS, CAMPAIGN_HELP, campaign_id_of
+from chimera_store.cli.refs import CAMPAIGN_FORMS, CAMPAIGN_HELP, campaign_id_of, campaign_of
 from chimera_store.errors import ChimeraError, InvalidInput
 from chimera_store.validation import check_uuid
 
@@ -221,11 +221,10 @@ def tasks_export(
     from chimera_store.payload import task_to_payload  # pydantic: only payload commands load it
 
     with open_store(ctx) as store:
-        campaign = campaign_id_of(store, campaign)
-        store.get_campaign(check_uuid(campaign, "campaign_id"))  # no such campaign: exit 8
+        campaign_id = campaign_of(store, campaign).id  # no such campaign: exit 8
         for task in store.iterate(
             store.list_tasks,
-            campaign,
+            campaign_id,
             status=status,
             task_type=task_type,
             created_from=parse_time(since, "--since"),
@@ -253,11 +252,10 @@ def tasks_import(
     with open_store(ctx) as store, progress_bar(_doing(dry_run), None) as advance:
         # The campaign is the operator's option, not a record's field: refuse a wrong one as
         # such before reading the file, rather than as "line 1: campaign_id: ...".
-        campaign = campaign_id_of(store, campaign)
-        store.get_campaign(check_uuid(campaign, "campaign_id"))
+        campaign_id = campaign_of(store, campaign).id
         records = JsonLines(source, advance)
         with records.errors_by_line():
-            n = store.bulk_insert_task_payloads(records, campaign, dry_run=dry_run)
+            n = store.bulk_insert_task_payloads(records, campaign_id, dry_run=dry_run)
     out.print(f"{_would(dry_run)} {n} tasks{_nothing(dry_run)}")
 
 

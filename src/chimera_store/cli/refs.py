@@ -28,9 +28,24 @@ def campaign_id_of(store: Store, ref: str) -> str:
     try:
         UUID(ref)
     except ValueError:
-        pass
-    else:
-        return ref
+        return str(_named(store, ref).id)
+    return ref
+
+
+def campaign_of(store: Store, ref: str) -> Campaign:
+    """The one campaign `ref` names, as `campaign_id_of` finds it, read once: a command that
+    needs the record itself (to check it exists, or to say what changed) takes the row the name
+    lookup already read instead of reading it again by id.
+    """
+    try:
+        UUID(ref)
+    except ValueError:
+        return _named(store, ref)
+    return store.get_campaign(ref)  # a missing id: NotFound (exit 8)
+
+
+def _named(store: Store, ref: str) -> Campaign:
+    """The one campaign whose name is `ref` or whose id starts with it."""
     try:
         named = store.list_campaigns(name=ref, limit=_SHOWN + 1).items
     except InvalidInput:  # empty, too long, a NUL: no campaign can have that name
@@ -43,7 +58,7 @@ def campaign_id_of(store: Store, ref: str) -> str:
             started = []
         found.update((campaign.id, campaign) for campaign in started)
     if len(found) == 1:
-        return str(next(iter(found)))
+        return next(iter(found.values()))
     shown = repr(ref[:60])  # as InvalidInput shows a bad value: a long one cut short
     if not found:
         raise NotFound("campaign", shown)

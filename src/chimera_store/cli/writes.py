@@ -19,7 +19,7 @@ from chimera_store.cli.common import (
     print_json,
 )
 from chimera_store.cli.data import agent_app, asset_app, campaign_app, print_record, task_app
-from chimera_store.cli.refs import CAMPAIGN_FORMS, CAMPAIGN_HELP, campaign_id_of
+from chimera_store.cli.refs import CAMPAIGN_FORMS, CAMPAIGN_HELP, campaign_id_of, campaign_of
 from chimera_store.records import to_dict
 
 CampaignId = Annotated[str, typer.Argument(help=CAMPAIGN_HELP)]
@@ -113,10 +113,9 @@ def campaign_update(
     """
     _at_least_one({"--name": name, "--goal": goal_description})
     with open_store(ctx) as store:
-        campaign_id = campaign_id_of(store, campaign_id)
-        before = store.get_campaign(campaign_id)
+        before = campaign_of(store, campaign_id)
         after = store.update_campaign(
-            campaign_id,
+            before.id,
             name=name,
             goal_description=goal_description,
             expected_version=expected_version,
