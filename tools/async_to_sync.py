@@ -19,6 +19,7 @@ REPLACEMENTS = {
     "AsyncStore": "Store",
     "AsyncConnectionPool": "ConnectionPool",
     "AsyncConnection": "Connection",
+    "AsyncCursor": "Cursor",
     "AsyncIterator": "Iterator",
     "asynccontextmanager": "contextmanager",
     "AsyncLister": "Lister",

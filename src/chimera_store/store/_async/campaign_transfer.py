@@ -19,7 +19,7 @@ from chimera_store.records import ImportCounts
 from chimera_store.sql import query
 from chimera_store.store import inputs, transfer
 from chimera_store.store._async.bulk import copy_error
-from chimera_store.store._async.core import StoreCore
+from chimera_store.store._async.core import StoreCore, tuples
 
 
 class TransferCalls(StoreCore):
@@ -158,10 +158,10 @@ async def _move_history(
     """Move staged history entries into their table; one whose task or asset is not this
     campaign's is refused by its position (see stage_history in store.sql)."""
     params = {"campaign_id": campaign_id}
-    cur = await conn.execute(query(f"move_{kind}"), params)
+    cur = await tuples(conn).execute(query(f"move_{kind}"), params)
     moved = await cur.fetchone()
     if moved is None or moved[0] != staged:
-        cur = await conn.execute(query(f"stray_{kind}"), params)
+        cur = await tuples(conn).execute(query(f"stray_{kind}"), params)
         stray = await cur.fetchone()
         assert stray is not None
         field, entity = transfer.SUBJECTS[kind]

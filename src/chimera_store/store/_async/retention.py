@@ -14,7 +14,7 @@ from chimera_store.errors import InvalidInput
 from chimera_store.records import CleanCounts
 from chimera_store.sql import query
 from chimera_store.store import inputs
-from chimera_store.store._async.core import StoreCore
+from chimera_store.store._async.core import StoreCore, tuples
 
 
 class RetentionCalls(StoreCore):
@@ -44,7 +44,7 @@ class RetentionCalls(StoreCore):
         if dry_run:
             async with self._connection() as conn:
                 try:
-                    cur = await conn.execute(query("clean_count"), {"before": before})
+                    cur = await tuples(conn).execute(query("clean_count"), {"before": before})
                     row = await cur.fetchone()
                 except psycopg.Error as exc:
                     raise translate(exc) from None
@@ -60,18 +60,20 @@ class RetentionCalls(StoreCore):
             async with self._connection() as conn:
                 try:
                     async with conn.transaction():
-                        cur = await conn.execute(
+                        cur = await tuples(conn).execute(
                             query("clean_candidates"), {"before": before, "batch": batch_size}
                         )
                         found = [r[0] for r in await cur.fetchall()]
                         if not found:
                             break
-                        cur = await conn.execute(query("clean_still_finished"), {"ids": found})
+                        cur = await tuples(conn).execute(
+                            query("clean_still_finished"), {"ids": found}
+                        )
                         ids = [r[0] for r in await cur.fetchall()]
                         if not ids:  # every candidate took an asset meanwhile: look again
                             continue
                         if archive is not None:
-                            cur = await conn.execute(query("clean_archive"), {"ids": ids})
+                            cur = await tuples(conn).execute(query("clean_archive"), {"ids": ids})
                             for (record,) in await cur.fetchall():
                                 archive(record)
                         for key, name in (

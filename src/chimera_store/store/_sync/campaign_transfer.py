@@ -21,7 +21,7 @@ from chimera_store.records import ImportCounts
 from chimera_store.sql import query
 from chimera_store.store import inputs, transfer
 from chimera_store.store._sync.bulk import copy_error
-from chimera_store.store._sync.core import StoreCore
+from chimera_store.store._sync.core import StoreCore, tuples
 
 
 class TransferCalls(StoreCore):
@@ -160,10 +160,10 @@ def _move_history(
     """Move staged history entries into their table; one whose task or asset is not this
     campaign's is refused by its position (see stage_history in store.sql)."""
     params = {"campaign_id": campaign_id}
-    cur = conn.execute(query(f"move_{kind}"), params)
+    cur = tuples(conn).execute(query(f"move_{kind}"), params)
     moved = cur.fetchone()
     if moved is None or moved[0] != staged:
-        cur = conn.execute(query(f"stray_{kind}"), params)
+        cur = tuples(conn).execute(query(f"stray_{kind}"), params)
         stray = cur.fetchone()
         assert stray is not None
         field, entity = transfer.SUBJECTS[kind]

@@ -17,7 +17,7 @@ from chimera_store.errors import InvalidInput, NotFound, StaleState
 from chimera_store.records import Agent, Campaign, CampaignSummary, Page, Task, VideoAsset
 from chimera_store.sql import query
 from chimera_store.store import inputs
-from chimera_store.store._sync.core import StoreCore
+from chimera_store.store._sync.core import StoreCore, tuples
 from chimera_store.vocab import AssetStatus, CampaignStatus, Priority, TaskStatus, TaskType, Tier
 
 
@@ -312,7 +312,7 @@ class EntityCalls(StoreCore):
         key = v.check_uuid(id, "id")
         with self._connection() as conn:
             try:
-                cur = conn.execute(query("campaign_summary"), {"id": key})
+                cur = tuples(conn).execute(query("campaign_summary"), {"id": key})
                 row = cur.fetchone()
             except psycopg.Error as exc:
                 raise translate(exc) from None

@@ -16,7 +16,7 @@ from chimera_store.errors import InvalidInput
 from chimera_store.records import CleanCounts
 from chimera_store.sql import query
 from chimera_store.store import inputs
-from chimera_store.store._sync.core import StoreCore
+from chimera_store.store._sync.core import StoreCore, tuples
 
 
 class RetentionCalls(StoreCore):
@@ -46,7 +46,7 @@ class RetentionCalls(StoreCore):
         if dry_run:
             with self._connection() as conn:
                 try:
-                    cur = conn.execute(query("clean_count"), {"before": before})
+                    cur = tuples(conn).execute(query("clean_count"), {"before": before})
                     row = cur.fetchone()
                 except psycopg.Error as exc:
                     raise translate(exc) from None
@@ -62,18 +62,20 @@ class RetentionCalls(StoreCore):
             with self._connection() as conn:
                 try:
                     with conn.transaction():
-                        cur = conn.execute(
+                        cur = tuples(conn).execute(
                             query("clean_candidates"), {"before": before, "batch": batch_size}
                         )
                         found = [r[0] for r in cur.fetchall()]
                         if not found:
                             break
-                        cur = conn.execute(query("clean_still_finished"), {"ids": found})
+                        cur = tuples(conn).execute(
+                            query("clean_still_finished"), {"ids": found}
+                        )
                         ids = [r[0] for r in cur.fetchall()]
                         if not ids:  # every candidate took an asset meanwhile: look again
                             continue
                         if archive is not None:
-                            cur = conn.execute(query("clean_archive"), {"ids": ids})
+                            cur = tuples(conn).execute(query("clean_archive"), {"ids": ids})
                             for (record,) in cur.fetchall():
                                 archive(record)
                         for key, name in (

@@ -1,0 +1,89 @@
+"""A connection the caller passes in may have a row factory of its own (psycopg's `dict_row`,
+`namedtuple_row`): every call still reads its rows as it expects, in both flavours. Before the
+store named the row factory of each cursor it reads by position, `campaign_summary` raised a
+bare `TypeError`, `clean` and `import_campaign` a `KeyError` over such a connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row, namedtuple_row
+
+from chimera_store.records import Campaign, CampaignSummary, VideoAsset
+from chimera_store.store import AsyncStore, Store
+from tests.integration.conftest import Sync
+
+GOAL = {"goal_description": "post"}
+CUTOFF = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture(
+    params=[("sync", dict_row), ("async", dict_row), ("sync", namedtuple_row)],
+    ids=["sync-dict_row", "async-dict_row", "sync-namedtuple_row"],
+)
+def callers_store(request: pytest.FixtureRequest, db_url: str) -> Iterator[Sync]:
+    """A store over the caller's own autocommit connection with another row factory."""
+    flavour, factory = request.param
+    if flavour == "sync":
+        with psycopg.connect(db_url, autocommit=True, row_factory=factory) as conn:
+            yield Sync(Store(conn), None)
+        return
+    with asyncio.Runner() as runner:
+        aconn = runner.run(
+            psycopg.AsyncConnection.connect(db_url, autocommit=True, row_factory=factory)
+        )
+        yield Sync(AsyncStore(aconn), runner)
+        runner.run(aconn.close())
+
+
+def test_every_kind_of_call_over_a_callers_row_factory(callers_store: Sync) -> None:
+    store: Any = callers_store
+    c = store.create_campaign("Rows", "g", "active")
+    assert isinstance(c, Campaign)
+    a = store.create_agent(c.id, "a/SOUL.md", "lora:a")
+    task = store.create_task(c.id, "generate_content", "high", GOAL)
+    asset = store.create_asset(a.id, task.id, "tiktok", "tier1", "lora:a", metadata={"k": 1})
+    assert store.list_assets(campaign_id=c.id).items == [asset]
+    assert isinstance(store.list_assets(campaign_id=c.id).items[0], VideoAsset)
+
+    claimed = store.transition_task(task.id, "in_progress", actor="w", assigned_worker_id="w")
+    submitted = store.submit_task(task.id, task_version=claimed.version, actor="w")
+    assert submitted.submitted_asset_ids == [asset.id]
+    store.judge_commit(
+        task.id, campaign_version=c.version, task_version=submitted.task.version, actor="j"
+    )
+    assert [h.to_status for h in store.task_history(task.id)] == [
+        "in_progress",
+        "review",
+        "complete",
+    ]
+
+    summary = store.campaign_summary(c.id)
+    assert isinstance(summary, CampaignSummary)
+    assert summary.campaign == store.get_campaign(c.id)
+    assert (summary.agents, summary.tasks_by_status, summary.assets_by_status) == (
+        1,
+        {"complete": 1},
+        {"approved": 1},
+    )
+
+    # Finished work from before the cut-off: what `clean` finds, counts and removes.
+    old = store.create_task(
+        c.id, "generate_content", "low", GOAL, status="complete", created_at=CUTOFF - timedelta(1)
+    )
+    assert store.clean(CUTOFF, dry_run=True)[:2] == (1, 0)
+    archived: list[dict[str, Any]] = []
+    assert store.clean(CUTOFF, archive=archived.append)[:2] == (1, 0)
+    assert [record["task"]["id"] for record in archived] == [str(old.id)]
+
+    items = list(store.export_campaign(c.id))
+    purged = store.purge_campaign(c.id)
+    assert (purged.campaigns, purged.agents, purged.tasks, purged.video_assets) == (1, 1, 1, 1)
+    counts = store.import_campaign(items)
+    assert counts == (c.id, 1, 1, 1, 3, 2)
+    assert store.campaign_summary(c.id) == summary
