@@ -21,7 +21,7 @@ from functools import cache, lru_cache
 from typing import Any, TypeVar
 from uuid import UUID
 
-from psycopg import sql
+from psycopg import AsyncRawCursor, RawCursor, sql
 from psycopg.types.json import Jsonb
 
 from chimera_store import validation as v
@@ -100,6 +100,24 @@ def optional_version(value: Any, field: str = "expected_version") -> int | None:
 def optional_text(value: Any, field: str, *, max_len: int = v.MAX_NAME) -> str | None:
     """A text argument that may be left out (None: keep, or no filter)."""
     return None if value is None else v.check_text(value, field, max_len=max_len)
+
+
+def check_cursor_factory(source: Any) -> None:
+    """Refuse a caller's connection or pool whose cursors take `$1` placeholders (psycopg's
+    RawCursor): the store's queries name their parameters, so every call would fail on them
+    with a bare TypeError. (A pool's connection settings given as a callable go unchecked.)"""
+    settings = getattr(source, "kwargs", None)  # a pool's settings for its connections
+    factory = (
+        settings.get("cursor_factory")
+        if isinstance(settings, dict)
+        else getattr(source, "cursor_factory", None)
+    )
+    if isinstance(factory, type) and issubclass(factory, (RawCursor, AsyncRawCursor)):
+        raise InvalidInput(
+            "cursor_factory",
+            f"{factory.__name__} takes $1 placeholders and the store's queries are named: give "
+            "it a connection or pool with psycopg's default cursor (or ClientCursor)",
+        )
 
 
 _ID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")

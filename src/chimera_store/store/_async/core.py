@@ -70,6 +70,7 @@ class StoreCore:
                 f"{name}() takes a pool ({pool.__name__}) or a connection ({conn.__name__}), not "
                 f"{type(source).__name__}; for a URL use {name}.open(url)"
             )
+        inputs.check_cursor_factory(source)
         self._pool = source if isinstance(source, AsyncConnectionPool) else None
         self._conn = source if isinstance(source, AsyncConnection) else None
         self._owns_pool = owns_pool

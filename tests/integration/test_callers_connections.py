@@ -1,7 +1,9 @@
-"""A connection the caller passes in may have a row factory of its own (psycopg's `dict_row`,
-`namedtuple_row`): every call still reads its rows as it expects, in both flavours. Before the
-store named the row factory of each cursor it reads by position, `campaign_summary` raised a
-bare `TypeError`, `clean` and `import_campaign` a `KeyError` over such a connection."""
+"""A connection the caller passes in may come with settings of its own: a row factory
+(psycopg's `dict_row`, `namedtuple_row`) or a cursor class (`ClientCursor`). Every call still
+works over it, in both flavours. Before the store named the row factory of each cursor it reads
+by position, `campaign_summary` raised a bare `TypeError`, `clean` and `import_campaign` a
+`KeyError` over a `dict_row` connection. A cursor class that takes `$1` placeholders
+(`RawCursor`), which no call can use, is refused when the store is made."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.rows import dict_row, namedtuple_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from chimera_store import InvalidInput
 from chimera_store.records import Campaign, CampaignSummary, VideoAsset
 from chimera_store.store import AsyncStore, Store
 from tests.integration.conftest import Sync
@@ -22,21 +26,25 @@ GOAL = {"goal_description": "post"}
 CUTOFF = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-@pytest.fixture(
-    params=[("sync", dict_row), ("async", dict_row), ("sync", namedtuple_row)],
-    ids=["sync-dict_row", "async-dict_row", "sync-namedtuple_row"],
-)
+SETTINGS = {
+    "sync-dict_row": ("sync", {"row_factory": dict_row}),
+    "async-dict_row": ("async", {"row_factory": dict_row}),
+    "sync-namedtuple_row": ("sync", {"row_factory": namedtuple_row}),
+    "sync-ClientCursor": ("sync", {"cursor_factory": psycopg.ClientCursor}),
+    "async-ClientCursor": ("async", {"cursor_factory": psycopg.AsyncClientCursor}),
+}
+
+
+@pytest.fixture(params=list(SETTINGS))
 def callers_store(request: pytest.FixtureRequest, db_url: str) -> Iterator[Sync]:
-    """A store over the caller's own autocommit connection with another row factory."""
-    flavour, factory = request.param
+    """A store over the caller's own autocommit connection with those settings."""
+    flavour, settings = SETTINGS[request.param]
     if flavour == "sync":
-        with psycopg.connect(db_url, autocommit=True, row_factory=factory) as conn:
+        with psycopg.connect(db_url, autocommit=True, **settings) as conn:
             yield Sync(Store(conn), None)
         return
     with asyncio.Runner() as runner:
-        aconn = runner.run(
-            psycopg.AsyncConnection.connect(db_url, autocommit=True, row_factory=factory)
-        )
+        aconn = runner.run(psycopg.AsyncConnection.connect(db_url, autocommit=True, **settings))
         yield Sync(AsyncStore(aconn), runner)
         runner.run(aconn.close())
 
@@ -87,3 +95,26 @@ def test_every_kind_of_call_over_a_callers_row_factory(callers_store: Sync) -> N
     counts = store.import_campaign(items)
     assert counts == (c.id, 1, 1, 1, 3, 2)
     assert store.campaign_summary(c.id) == summary
+
+
+def test_a_cursor_class_with_numbered_placeholders_is_refused(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True, cursor_factory=psycopg.RawCursor) as conn:
+        with pytest.raises(InvalidInput, match="RawCursor takes \\$1 placeholders") as caught:
+            Store(conn)
+        assert caught.value.field == "cursor_factory"
+    pool = ConnectionPool(db_url, kwargs={"cursor_factory": psycopg.RawCursor}, open=False)
+    with pytest.raises(InvalidInput, match="default cursor"):
+        Store(pool)
+
+    async def refused() -> None:
+        aconn = await psycopg.AsyncConnection.connect(
+            db_url, cursor_factory=psycopg.AsyncRawCursor
+        )
+        async with aconn:
+            with pytest.raises(InvalidInput, match="AsyncRawCursor"):
+                AsyncStore(aconn)
+        settings = {"cursor_factory": psycopg.AsyncRawCursor}
+        with pytest.raises(InvalidInput, match="cursor_factory"):
+            AsyncStore(AsyncConnectionPool(db_url, kwargs=settings, open=False))
+
+    asyncio.run(refused())
