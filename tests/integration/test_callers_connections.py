@@ -107,9 +107,7 @@ def test_a_cursor_class_with_numbered_placeholders_is_refused(db_url: str) -> No
         Store(pool)
 
     async def refused() -> None:
-        aconn = await psycopg.AsyncConnection.connect(
-            db_url, cursor_factory=psycopg.AsyncRawCursor
-        )
+        aconn = await psycopg.AsyncConnection.connect(db_url, cursor_factory=psycopg.AsyncRawCursor)
         async with aconn:
             with pytest.raises(InvalidInput, match="AsyncRawCursor"):
                 AsyncStore(aconn)
