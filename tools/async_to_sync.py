@@ -20,6 +20,7 @@ REPLACEMENTS = {
     "AsyncConnectionPool": "ConnectionPool",
     "AsyncConnection": "Connection",
     "AsyncCursor": "Cursor",
+    "AsyncRowFactory": "RowFactory",
     "AsyncIterator": "Iterator",
     "asynccontextmanager": "contextmanager",
     "AsyncLister": "Lister",

@@ -1,9 +1,12 @@
 """A connection the caller passes in may come with settings of its own: a row factory
-(psycopg's `dict_row`, `namedtuple_row`) or a cursor class (`ClientCursor`). Every call still
-works over it, in both flavours. Before the store named the row factory of each cursor it reads
-by position, `campaign_summary` raised a bare `TypeError`, `clean` and `import_campaign` a
-`KeyError` over a `dict_row` connection. A cursor class that takes `$1` placeholders
-(`RawCursor`), which no call can use, is refused when the store is made."""
+(psycopg's `dict_row`, `namedtuple_row`), a cursor class (`ClientCursor`), a DateStyle other than
+ISO; and a database may be set to one. Every call still works, in both flavours. Before the
+store named the row factory of each cursor it reads by position, `campaign_summary` raised a
+bare `TypeError`, `clean` and `import_campaign` a `KeyError` over a `dict_row` connection;
+before it read its results in binary, any DateStyle but ISO made every call that returns a row
+fail with psycopg's `NotImplementedError` (exit 70 on the command line). A cursor class that
+takes `$1` placeholders (`RawCursor`), which no call can use, is refused when the store is
+made."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.rows import dict_row, namedtuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
@@ -32,6 +36,7 @@ SETTINGS = {
     "sync-namedtuple_row": ("sync", {"row_factory": namedtuple_row}),
     "sync-ClientCursor": ("sync", {"cursor_factory": psycopg.ClientCursor}),
     "async-ClientCursor": ("async", {"cursor_factory": psycopg.AsyncClientCursor}),
+    "async-German-datestyle": ("async", {"options": "-c datestyle=German"}),
 }
 
 
@@ -49,8 +54,41 @@ def callers_store(request: pytest.FixtureRequest, db_url: str) -> Iterator[Sync]
         runner.run(aconn.close())
 
 
-def test_every_kind_of_call_over_a_callers_row_factory(callers_store: Sync) -> None:
-    store: Any = callers_store
+def test_every_kind_of_call_over_a_callers_connection(callers_store: Sync) -> None:
+    _every_kind_of_call(callers_store)
+
+
+@pytest.fixture(params=["sync", "async"])
+def store_on_sql_datestyle(request: pytest.FixtureRequest, db_url: str) -> Iterator[Sync]:
+    """The store's own pool on a database set to print times in the SQL style, as a DBA may
+    set one: psycopg parses only ISO text (NotImplementedError otherwise), so the store reads
+    its results in binary."""
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        name = admin.info.dbname
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} SET datestyle = 'SQL, DMY'").format(sql.Identifier(name))
+        )
+    if request.param == "sync":
+        with Store.open(db_url) as store:
+            yield Sync(store, None)
+        return
+    with asyncio.Runner() as runner:
+        astore = runner.run(AsyncStore.open(db_url))
+        yield Sync(astore, runner)
+        runner.run(astore.close())
+
+
+def test_every_kind_of_call_on_a_database_with_another_datestyle(
+    store_on_sql_datestyle: Sync, db_url: str
+) -> None:
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SHOW datestyle").fetchone() == ("SQL, DMY",)
+    _every_kind_of_call(store_on_sql_datestyle)
+
+
+def _every_kind_of_call(store: Any) -> None:
+    """Writes, reads, pages, the life cycle with its history, the summary, retention, a
+    campaign out and back in: each kind of statement the store reads rows from."""
     c = store.create_campaign("Rows", "g", "active")
     assert isinstance(c, Campaign)
     a = store.create_agent(c.id, "a/SOUL.md", "lora:a")

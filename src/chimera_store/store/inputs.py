@@ -21,7 +21,7 @@ from functools import cache, lru_cache
 from typing import Any, TypeVar
 from uuid import UUID
 
-from psycopg import AsyncRawCursor, RawCursor, sql
+from psycopg import AsyncClientCursor, AsyncRawCursor, ClientCursor, RawCursor, sql
 from psycopg.types.json import Jsonb
 
 from chimera_store import validation as v
@@ -100,6 +100,10 @@ def optional_version(value: Any, field: str = "expected_version") -> int | None:
 def optional_text(value: Any, field: str, *, max_len: int = v.MAX_NAME) -> str | None:
     """A text argument that may be left out (None: keep, or no filter)."""
     return None if value is None else v.check_text(value, field, max_len=max_len)
+
+
+# Cursors that bind parameters on the client; they cannot take results in binary.
+CLIENT_SIDE_CURSORS = (ClientCursor, AsyncClientCursor)
 
 
 def check_cursor_factory(source: Any) -> None:

@@ -23,7 +23,7 @@ from chimera_store.records import (
 )
 from chimera_store.sql import query
 from chimera_store.store import inputs
-from chimera_store.store._async.core import StoreCore
+from chimera_store.store._async.core import StoreCore, reader, tuples
 from chimera_store.vocab import AssetStatus, TaskStatus, asset_sources, next_statuses, task_sources
 
 S = TypeVar("S", Task, VideoAsset)  # records with a status life cycle
@@ -122,7 +122,7 @@ class LifecycleCalls(StoreCore):
     async def _seen(self, name: str, key: UUID, idempotency_key: str) -> bool:
         async with self._connection() as conn:
             try:
-                cur = await conn.execute(query(name), {"id": key, "key": idempotency_key})
+                cur = await tuples(conn).execute(query(name), {"id": key, "key": idempotency_key})
                 return await cur.fetchone() is not None
             except psycopg.Error as exc:
                 raise translate(exc) from None
@@ -131,7 +131,7 @@ class LifecycleCalls(StoreCore):
         """Oldest first; NotFound for an unknown id (an empty list means no change yet)."""
         async with self._connection() as conn:
             try:
-                cur = conn.cursor(row_factory=class_row(StatusChange))
+                cur = reader(conn, class_row(StatusChange))
                 await cur.execute(query(name), {"id": key})
                 rows = await cur.fetchall()
             except psycopg.Error as exc:
@@ -325,7 +325,7 @@ class LifecycleCalls(StoreCore):
         state: dict[str, Any] | None = None
         async with self._connection() as conn:
             try:
-                cur = conn.cursor(row_factory=dict_row)
+                cur = reader(conn, dict_row)
                 await cur.execute(statement, params)
                 row = await cur.fetchone()
                 if row is None:

@@ -14,6 +14,7 @@ from chimera_store.errors import InvalidInput
 from chimera_store.records import Requeue, Task
 from chimera_store.sql import query
 from chimera_store.store import inputs
+from chimera_store.store._async.core import tuples
 from chimera_store.store._async.entities import EntityCalls
 from chimera_store.store._async.lifecycle import LifecycleCalls
 
@@ -83,7 +84,7 @@ class RecoveryCalls(EntityCalls, LifecycleCalls):
             }
             async with self._connection() as conn:
                 try:
-                    cur = await conn.execute(query("requeue_task"), params)
+                    cur = await tuples(conn).execute(query("requeue_task"), params)
                     moved = await cur.fetchone() is not None
                 except psycopg.Error as exc:
                     raise translate(exc) from None

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import Connection
-from psycopg.pq import TransactionStatus
+from psycopg.pq import Format, TransactionStatus
 from psycopg.rows import dict_row
 
 from chimera_store import validation as v
@@ -21,7 +21,7 @@ from chimera_store.records import ImportCounts
 from chimera_store.sql import query
 from chimera_store.store import inputs, transfer
 from chimera_store.store._sync.bulk import copy_error
-from chimera_store.store._sync.core import StoreCore, tuples
+from chimera_store.store._sync.core import StoreCore, reader, tuples
 
 
 class TransferCalls(StoreCore):
@@ -46,7 +46,7 @@ class TransferCalls(StoreCore):
                 with conn.transaction():
                     if fresh:
                         conn.execute(query("snapshot_read"))
-                    cur = conn.cursor(row_factory=dict_row)
+                    cur = reader(conn, dict_row)
                     cur.execute(query("export_campaign"), {"id": key})
                     campaign = cur.fetchone()
                     if campaign is None:
@@ -57,7 +57,11 @@ class TransferCalls(StoreCore):
                     yield transfer.item("campaign", campaign)
                     end: dict[str, Any] = {"kind": "end"}
                     for kind in transfer.COPIED:
-                        named = conn.cursor(name=f"chimera_export_{kind}", row_factory=dict_row)
+                        named = conn.cursor(
+                            name=f"chimera_export_{kind}",
+                            row_factory=dict_row,
+                            binary=cur.format == Format.BINARY,
+                        )
                         named.itersize = 1000
                         n = 0
                         with named:

@@ -25,7 +25,7 @@ from chimera_store.records import (
 )
 from chimera_store.sql import query
 from chimera_store.store import inputs
-from chimera_store.store._sync.core import StoreCore
+from chimera_store.store._sync.core import StoreCore, reader, tuples
 from chimera_store.vocab import AssetStatus, TaskStatus, asset_sources, next_statuses, task_sources
 
 S = TypeVar("S", Task, VideoAsset)  # records with a status life cycle
@@ -124,7 +124,7 @@ class LifecycleCalls(StoreCore):
     def _seen(self, name: str, key: UUID, idempotency_key: str) -> bool:
         with self._connection() as conn:
             try:
-                cur = conn.execute(query(name), {"id": key, "key": idempotency_key})
+                cur = tuples(conn).execute(query(name), {"id": key, "key": idempotency_key})
                 return cur.fetchone() is not None
             except psycopg.Error as exc:
                 raise translate(exc) from None
@@ -133,7 +133,7 @@ class LifecycleCalls(StoreCore):
         """Oldest first; NotFound for an unknown id (an empty list means no change yet)."""
         with self._connection() as conn:
             try:
-                cur = conn.cursor(row_factory=class_row(StatusChange))
+                cur = reader(conn, class_row(StatusChange))
                 cur.execute(query(name), {"id": key})
                 rows = cur.fetchall()
             except psycopg.Error as exc:
@@ -327,7 +327,7 @@ class LifecycleCalls(StoreCore):
         state: dict[str, Any] | None = None
         with self._connection() as conn:
             try:
-                cur = conn.cursor(row_factory=dict_row)
+                cur = reader(conn, dict_row)
                 cur.execute(statement, params)
                 row = cur.fetchone()
                 if row is None:

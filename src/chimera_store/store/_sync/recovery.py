@@ -16,6 +16,7 @@ from chimera_store.errors import InvalidInput
 from chimera_store.records import Requeue, Task
 from chimera_store.sql import query
 from chimera_store.store import inputs
+from chimera_store.store._sync.core import tuples
 from chimera_store.store._sync.entities import EntityCalls
 from chimera_store.store._sync.lifecycle import LifecycleCalls
 
@@ -85,7 +86,7 @@ class RecoveryCalls(EntityCalls, LifecycleCalls):
             }
             with self._connection() as conn:
                 try:
-                    cur = conn.execute(query("requeue_task"), params)
+                    cur = tuples(conn).execute(query("requeue_task"), params)
                     moved = cur.fetchone() is not None
                 except psycopg.Error as exc:
                     raise translate(exc) from None
