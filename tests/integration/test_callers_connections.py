@@ -5,8 +5,8 @@ store named the row factory of each cursor it reads by position, `campaign_summa
 bare `TypeError`, `clean` and `import_campaign` a `KeyError` over a `dict_row` connection;
 before it read its results in binary, any DateStyle but ISO made every call that returns a row
 fail with psycopg's `NotImplementedError` (exit 70 on the command line). A cursor class that
-takes `$1` placeholders (`RawCursor`), which no call can use, is refused when the store is
-made."""
+takes `$1` placeholders (`RawCursor`), which no call can use, or a client encoding that cannot
+send every character, is refused when the store is made; the store's own pool asks for UTF8."""
 
 from __future__ import annotations
 
@@ -154,3 +154,40 @@ def test_a_cursor_class_with_numbered_placeholders_is_refused(db_url: str) -> No
             AsyncStore(AsyncConnectionPool(db_url, kwargs=settings, open=False))
 
     asyncio.run(refused())
+
+
+def test_a_connection_that_cannot_send_every_character_is_refused(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True, client_encoding="LATIN1") as conn:
+        with pytest.raises(InvalidInput, match=r"is LATIN1; .* needs UTF8") as caught:
+            Store(conn)
+        assert caught.value.field == "client_encoding"
+    pool = ConnectionPool(db_url, kwargs={"client_encoding": "SQL_ASCII"}, open=False)
+    with pytest.raises(InvalidInput, match="client_encoding"):
+        Store(pool)
+    Store(ConnectionPool(db_url, kwargs={"client_encoding": "utf-8"}, open=False))  # accepted
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_the_stores_own_pool_speaks_utf8_whatever_the_database_says(
+    db_url: str, flavour: str
+) -> None:
+    """A database set to another client encoding (a legacy setting): the store's own
+    connections ask for UTF8, so any text round-trips (it was a UnicodeEncodeError, exit 70)."""
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        name = sql.Identifier(admin.info.dbname)
+        admin.execute(sql.SQL("ALTER DATABASE {} SET client_encoding = LATIN1").format(name))
+    with psycopg.connect(db_url) as conn:
+        assert conn.info.parameter_status("client_encoding") == "LATIN1"
+    name_with_emoji = "Drop \U0001f3ac \u00e9t\u00e9 \u6625"
+    if flavour == "sync":
+        with Store.open(db_url) as store:
+            made = store.create_campaign(name_with_emoji, "g", "active")
+            assert store.get_campaign(made.id).name == name_with_emoji
+        return
+
+    async def round_trip() -> None:
+        async with await AsyncStore.open(db_url) as store:
+            made = await store.create_campaign(name_with_emoji, "g", "active")
+            assert (await store.get_campaign(made.id)).name == name_with_emoji
+
+    asyncio.run(round_trip())

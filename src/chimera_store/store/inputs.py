@@ -106,21 +106,31 @@ def optional_text(value: Any, field: str, *, max_len: int = v.MAX_NAME) -> str |
 CLIENT_SIDE_CURSORS = (ClientCursor, AsyncClientCursor)
 
 
-def check_cursor_factory(source: Any) -> None:
-    """Refuse a caller's connection or pool whose cursors take `$1` placeholders (psycopg's
-    RawCursor): the store's queries name their parameters, so every call would fail on them
-    with a bare TypeError. (A pool's connection settings given as a callable go unchecked.)"""
+def check_callers_settings(source: Any) -> None:
+    """Refuse a caller's connection or pool that no call could use: cursors that take `$1`
+    placeholders (psycopg's RawCursor), where the store's queries name their parameters, so
+    every call would fail on them with a bare TypeError; or a client encoding other than UTF8,
+    in which text with other characters (an emoji in a goal) cannot be sent. (A pool's
+    connection settings given as a callable go unchecked.)"""
     settings = getattr(source, "kwargs", None)  # a pool's settings for its connections
-    factory = (
-        settings.get("cursor_factory")
-        if isinstance(settings, dict)
-        else getattr(source, "cursor_factory", None)
-    )
+    if isinstance(settings, dict):
+        factory = settings.get("cursor_factory")
+        encoding = settings.get("client_encoding")
+    else:
+        factory = getattr(source, "cursor_factory", None)
+        closed = getattr(source, "closed", True)  # a closed one fails at its first call
+        encoding = None if closed else source.info.parameter_status("client_encoding")
     if isinstance(factory, type) and issubclass(factory, (RawCursor, AsyncRawCursor)):
         raise InvalidInput(
             "cursor_factory",
             f"{factory.__name__} takes $1 placeholders and the store's queries are named: give "
             "it a connection or pool with psycopg's default cursor (or ClientCursor)",
+        )
+    if encoding is not None and str(encoding).upper().replace("-", "") not in {"UTF8", "UNICODE"}:
+        raise InvalidInput(
+            "client_encoding",
+            f"is {encoding}; the store sends any Unicode text, so it needs UTF8: connect with "
+            "client_encoding=UTF8",
         )
 
 

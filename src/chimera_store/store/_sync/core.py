@@ -84,7 +84,7 @@ class StoreCore:
                 f"{name}() takes a pool ({pool.__name__}) or a connection ({conn.__name__}), not "
                 f"{type(source).__name__}; for a URL use {name}.open(url)"
             )
-        inputs.check_cursor_factory(source)
+        inputs.check_callers_settings(source)
         self._pool = source if isinstance(source, ConnectionPool) else None
         self._conn = source if isinstance(source, Connection) else None
         self._owns_pool = owns_pool
@@ -139,6 +139,8 @@ class StoreCore:
                 "autocommit": True,
                 "prepare_threshold": prepare_threshold,
                 "application_name": "chimera-store",
+                # Whatever the database or role sets: what the store writes is any Unicode.
+                "client_encoding": "UTF8",
             },
         )
         try:
