@@ -191,3 +191,33 @@ def test_the_stores_own_pool_speaks_utf8_whatever_the_database_says(
             assert (await store.get_campaign(made.id)).name == name_with_emoji
 
     asyncio.run(round_trip())
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_a_callers_pool_on_a_database_in_another_encoding(db_url: str, flavour: str) -> None:
+    """The pool's settings name no encoding, so the database's (LATIN1) applies and the store
+    cannot know it when made: text the encoding lacks is InvalidInput at the call, with
+    nothing written; text it has is stored."""
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        name = sql.Identifier(admin.info.dbname)
+        admin.execute(sql.SQL("ALTER DATABASE {} SET client_encoding = LATIN1").format(name))
+    settings = {"autocommit": True}
+    if flavour == "sync":
+        with ConnectionPool(db_url, kwargs=settings, open=True) as pool:
+            store: Any = Sync(Store(pool), None)
+            _emoji_refused_latin_kept(store, db_url)
+        return
+    with asyncio.Runner() as runner:
+        apool = AsyncConnectionPool(db_url, kwargs=settings, open=False)
+        runner.run(apool.open())
+        _emoji_refused_latin_kept(Sync(AsyncStore(apool), runner), db_url)
+        runner.run(apool.close())
+
+
+def _emoji_refused_latin_kept(store: Any, db_url: str) -> None:
+    with pytest.raises(InvalidInput, match="is LATIN1") as caught:
+        store.create_campaign("Drop \U0001f3ac", "g", "active")
+    assert caught.value.field == "client_encoding"
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM campaigns").fetchone() == (0,)
+    assert store.create_campaign("\u00c9t\u00e9", "g", "active").name == "\u00c9t\u00e9"

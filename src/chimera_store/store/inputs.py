@@ -23,6 +23,7 @@ from uuid import UUID
 
 from psycopg import AsyncClientCursor, AsyncRawCursor, ClientCursor, RawCursor, sql
 from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from chimera_store import validation as v
 from chimera_store.errors import InvalidInput
@@ -112,14 +113,15 @@ def check_callers_settings(source: Any) -> None:
     every call would fail on them with a bare TypeError; or a client encoding other than UTF8,
     in which text with other characters (an emoji in a goal) cannot be sent. (A pool's
     connection settings given as a callable go unchecked.)"""
-    settings = getattr(source, "kwargs", None)  # a pool's settings for its connections
-    if isinstance(settings, dict):
+    if isinstance(source, (ConnectionPool, AsyncConnectionPool)):
+        # Its settings for the connections it makes (none given: None; a callable: unknown).
+        settings = source.kwargs if isinstance(source.kwargs, dict) else {}
         factory = settings.get("cursor_factory")
         encoding = settings.get("client_encoding")
     else:
-        factory = getattr(source, "cursor_factory", None)
-        closed = getattr(source, "closed", True)  # a closed one fails at its first call
-        encoding = None if closed else source.info.parameter_status("client_encoding")
+        factory = source.cursor_factory
+        # A closed connection fails at the store's first call; nothing to read from it here.
+        encoding = None if source.closed else source.info.parameter_status("client_encoding")
     if isinstance(factory, type) and issubclass(factory, (RawCursor, AsyncRawCursor)):
         raise InvalidInput(
             "cursor_factory",
@@ -127,11 +129,17 @@ def check_callers_settings(source: Any) -> None:
             "it a connection or pool with psycopg's default cursor (or ClientCursor)",
         )
     if encoding is not None and str(encoding).upper().replace("-", "") not in {"UTF8", "UNICODE"}:
-        raise InvalidInput(
-            "client_encoding",
-            f"is {encoding}; the store sends any Unicode text, so it needs UTF8: connect with "
-            "client_encoding=UTF8",
-        )
+        raise encoding_error(encoding)
+
+
+def encoding_error(encoding: object) -> InvalidInput:
+    """What a connection that cannot send every character is told (found at the store's
+    making, or, for a caller's pool whose database sets the encoding, at the first such text)."""
+    return InvalidInput(
+        "client_encoding",
+        f"is {encoding}; the store sends any Unicode text, so it needs UTF8: connect with "
+        "client_encoding=UTF8",
+    )
 
 
 _ID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")

@@ -38,8 +38,6 @@ from chimera_store.store.pause import async_sleep
 
 R = TypeVar("R", Campaign, Agent, Task, VideoAsset)
 T = TypeVar("T")
-
-
 Row = TypeVar("Row")
 
 
@@ -222,6 +220,8 @@ class StoreCore:
             await _roll_back_after_error(conn)
             if isinstance(exc, psycopg.Error):
                 raise translate(exc) from None
+            if isinstance(exc, UnicodeEncodeError):  # a caller's pool on a non-UTF8 database
+                raise inputs.encoding_error(conn.info.parameter_status("client_encoding")) from None
             raise
         else:
             # A caller's pool need not be in autocommit mode: then the call's statements are
